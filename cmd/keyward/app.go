@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/datadir"
+)
+
+// env is the process's outside world, injected so tests can drive run.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+// app carries the global flags and opens what a command needs.
+type app struct {
+	*env
+	data     string
+	jsonOut  bool
+}
+
+// run executes one command line and returns the process exit code.
+func run(ctx context.Context, args []string, e *env) int {
+	a := &app{env: e}
+	root := a.rootCmd()
+	root.SetArgs(args)
+	root.SetIn(e.stdin)
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintf(e.stderr, "keyward: %s\n", oneLine(err))
+		var ue usageError
+		if errors.As(err, &ue) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+func (a *app) rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "keyward",
+		Short: "Field-level envelope encryption for multi-tenant secrets",
+		Long: `keyward encrypts each secret field with its organization's own data key,
+wrapped by a key-encryption key that stays inside a KMS or HSM.
+
+Start with:  keyward init     (creates ./keyward-data)`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&a.data, "data", "", "data directory (default $KEYWARD_DATA, then ./keyward-data)")
+	root.PersistentFlags().BoolVar(&a.jsonOut, "json", false, "print JSON for scripts")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(a.initCmd(), a.orgCmd(), a.encryptCmd(), a.decryptCmd(), a.keysCmd(), a.rotateCmd())
+	return root
+}
+
+// dataDir is the data directory chosen by --data, $KEYWARD_DATA or the default.
+func (a *app) dataDir() string { return datadir.Resolve(a.data, a.getenv) }
+
+// open opens the data directory and an engine on it; call the returned
+// function when done.
+func (a *app) open(ctx context.Context) (*keyward.Engine, func(), error) {
+	d, err := datadir.Open(ctx, a.dataDir())
+	if err != nil {
+		return nil, nil, err
+	}
+	eng, err := keyward.Open(d.Store, d.KEK, nil)
+	if err != nil {
+		d.Close()
+		return nil, nil, err
+	}
+	return eng, func() { eng.Close(); d.Close() }, nil
+}
+
+// printJSON writes v as one line of JSON.
+func (a *app) printJSON(v any) error {
+	return json.NewEncoder(a.stdout).Encode(v)
+}
+
+// usageError marks a command-line mistake (exit code 2).
+type usageError struct{ err error }
+
+func (u usageError) Error() string { return u.err.Error() + " (see keyward --help)" }
+func (u usageError) Unwrap() error { return u.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// oneLine flattens an error message to one lowercase line.
+func oneLine(err error) string {
+	s := strings.Join(strings.Fields(err.Error()), " ")
+	if s == "" {
+		return "unknown error"
+	}
+	return s
+}

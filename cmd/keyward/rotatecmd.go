@@ -1,0 +1,83 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+func (a *app) rotateCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "rotate",
+		Short: "Rotate keys",
+		Args:  noArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return usagef("rotate needs a subcommand: dek")
+		},
+	}
+	cmd.AddCommand(a.rotateDEKCmd())
+	return cmd
+}
+
+type rotatedJSON struct {
+	Org     string `json:"org"`
+	Version uint32 `json:"version"`
+}
+
+func (a *app) rotateDEKCmd() *cobra.Command {
+	var (
+		org string
+		all bool
+	)
+	cmd := &cobra.Command{
+		Use:   "dek (--org ORG | --all)",
+		Short: "Make a new data key version active; older versions keep decrypting",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if (org == "") == !all {
+				return usagef("rotate dek needs exactly one of --org ORG or --all")
+			}
+			eng, done, err := a.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			orgs := []string{org}
+			if all {
+				orgs = orgs[:0]
+				after := ""
+				for {
+					page, err := eng.Orgs(cmd.Context(), after, 500)
+					if err != nil {
+						return err
+					}
+					for _, o := range page {
+						orgs = append(orgs, o.ID)
+					}
+					if len(page) < 500 {
+						break
+					}
+					after = page[len(page)-1].ID
+				}
+			}
+			rotated := make([]rotatedJSON, 0, len(orgs))
+			for _, o := range orgs {
+				v, err := eng.RotateDEK(cmd.Context(), o)
+				if err != nil {
+					return fmt.Errorf("rotated %d of %d orgs, then: %w", len(rotated), len(orgs), err)
+				}
+				rotated = append(rotated, rotatedJSON{o, v})
+				if !a.jsonOut {
+					fmt.Fprintf(a.stdout, "rotated org %s: v%d is active; older versions decrypt only\n", o, v)
+				}
+			}
+			if a.jsonOut {
+				return a.printJSON(rotated)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&org, "org", "", "organization id")
+	cmd.Flags().BoolVar(&all, "all", false, "rotate every organization")
+	return cmd
+}

@@ -1,0 +1,204 @@
+package keyward
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/keyward/keyward/format"
+	"github.com/keyward/keyward/keyring"
+	"github.com/keyward/keyward/kms"
+	"github.com/keyward/keyward/store"
+)
+
+// Limits on what one call accepts. Larger input is refused with ErrTooLarge
+// before any work is done.
+const (
+	// MaxPlaintextSize is the largest value Encrypt accepts: 4 MiB. keyward
+	// protects secrets (tokens, passwords, credentials), not files.
+	MaxPlaintextSize = 4 << 20
+	// MaxContextSize is the longest encryption context, in bytes.
+	MaxContextSize = 1024
+	// MaxCiphertextSize is the longest ciphertext Decrypt accepts in any form
+	// (the JSON form of a MaxPlaintextSize value is the largest).
+	MaxCiphertextSize = (MaxPlaintextSize+format.Overhead)/3*4 + 1024
+)
+
+// Errors. Every decision a caller makes has a sentinel; match with errors.Is.
+var (
+	// ErrDecrypt is the one error for every authentication failure: wrong key,
+	// wrong org, wrong context, tampered bytes. It never says which.
+	ErrDecrypt = format.ErrDecrypt
+	// ErrMalformed reports input that is not a keyward ciphertext at all.
+	ErrMalformed = format.ErrMalformed
+	// ErrUnsupported reports a ciphertext of a format version this build
+	// does not read.
+	ErrUnsupported = format.ErrUnsupported
+	// ErrInvalidOrg reports an org id that breaks the id rules.
+	ErrInvalidOrg = keyring.ErrInvalidOrg
+	// ErrUnknownOrg reports an organization that does not exist.
+	ErrUnknownOrg = keyring.ErrUnknownOrg
+	// ErrUnknownVersion reports a key version the organization never had.
+	ErrUnknownVersion = keyring.ErrUnknownVersion
+	// ErrRetired reports data under a retired key version.
+	ErrRetired = keyring.ErrRetired
+	// ErrDestroyed reports data under a destroyed key version: unrecoverable.
+	ErrDestroyed = keyring.ErrDestroyed
+	// ErrActiveVersion reports an attempt to retire or destroy the active version.
+	ErrActiveVersion = keyring.ErrActiveVersion
+	// ErrOrgExists reports an attempt to create an organization twice.
+	ErrOrgExists = store.ErrOrgExists
+	// ErrTooLarge reports a plaintext, ciphertext or context over its limit.
+	ErrTooLarge = errors.New("input too large")
+	// ErrInvalidContext reports an encryption context that is not valid UTF-8.
+	ErrInvalidContext = errors.New("invalid encryption context")
+)
+
+// Options tune an Engine. The zero value (or nil) selects the defaults.
+type Options struct {
+	// CacheSize bounds the number of unwrapped data keys held in memory
+	// (default 10,000).
+	CacheSize int
+	// CacheTTL bounds how long an unwrapped data key stays in memory and
+	// how long another process's key change can go unnoticed (default 5
+	// minutes; negative disables expiry).
+	CacheTTL time.Duration
+}
+
+// Engine encrypts and decrypts fields for many organizations. It is safe for
+// concurrent use. Create one per process and share it.
+type Engine struct {
+	ring *keyring.Keyring
+	mgr  *keyring.Manager
+	aad  sync.Pool // of *[]byte, reused AAD buffers
+}
+
+// Open returns an Engine over st (where wrapped keys live) and kek (which
+// wraps them). The caller keeps ownership of st and closes it after the
+// Engine.
+func Open(st store.Store, kek kms.KEK, opts *Options) (*Engine, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	ring, err := keyring.New(st, kek, keyring.Options{CacheSize: opts.CacheSize, CacheTTL: opts.CacheTTL})
+	if err != nil {
+		return nil, fmt.Errorf("keyward: %w", err)
+	}
+	mgr, err := keyring.NewManager(st, kek, ring)
+	if err != nil {
+		return nil, fmt.Errorf("keyward: %w", err)
+	}
+	return &Engine{ring: ring, mgr: mgr}, nil
+}
+
+// Close drops every cached data key. The Engine must not be used afterwards.
+func (e *Engine) Close() error {
+	e.ring.Close()
+	return nil
+}
+
+// Encrypt seals plaintext for org under its active key and returns the binary
+// form. aadContext names where the value lives (for example
+// "channels.access_token" or "channels.access_token:42"); Decrypt must be
+// given the same context, so a ciphertext moved to another column or row
+// fails to decrypt.
+func (e *Engine) Encrypt(ctx context.Context, org string, plaintext []byte, aadContext string) ([]byte, error) {
+	if err := checkInput(len(plaintext), aadContext); err != nil {
+		return nil, err
+	}
+	key, err := e.ring.Active(ctx, org)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, format.SealedSize(key.Version, len(plaintext)))
+	return e.seal(out, key, plaintext, aadContext), nil
+}
+
+// EncryptText is Encrypt returning the text form, kw1:<version>:<base64url>,
+// for text columns and JSON.
+func (e *Engine) EncryptText(ctx context.Context, org string, plaintext []byte, aadContext string) (string, error) {
+	f, err := e.EncryptField(ctx, org, plaintext, aadContext)
+	if err != nil {
+		return "", err
+	}
+	return f.String(), nil
+}
+
+// EncryptField is Encrypt returning the parsed Field, for the structured
+// (JSON) form or for apps that keep the parts in separate columns.
+func (e *Engine) EncryptField(ctx context.Context, org string, plaintext []byte, aadContext string) (format.Field, error) {
+	b, err := e.Encrypt(ctx, org, plaintext, aadContext)
+	if err != nil {
+		return format.Field{}, err
+	}
+	return format.ParseBinary(b)
+}
+
+// Decrypt opens a ciphertext of org in any of the three forms (binary, text
+// or JSON) with the context it was encrypted with. Every authentication
+// failure is ErrDecrypt.
+func (e *Engine) Decrypt(ctx context.Context, org string, ciphertext []byte, aadContext string) ([]byte, error) {
+	if len(ciphertext) > MaxCiphertextSize {
+		return nil, fmt.Errorf("%w: ciphertext of %d bytes exceeds %d", ErrTooLarge, len(ciphertext), MaxCiphertextSize)
+	}
+	f, err := format.Parse(ciphertext)
+	if err != nil {
+		return nil, err
+	}
+	return e.DecryptField(ctx, org, f, aadContext)
+}
+
+// DecryptField opens a parsed Field.
+func (e *Engine) DecryptField(ctx context.Context, org string, f format.Field, aadContext string) ([]byte, error) {
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	if err := checkInput(len(f.Sealed)-format.Overhead, aadContext); err != nil {
+		return nil, err
+	}
+	key, err := e.ring.Version(ctx, org, f.KeyVersion)
+	if err != nil {
+		return nil, err
+	}
+	buf := e.getAAD()
+	aad := format.AppendAAD((*buf)[:0], f.Version, org, f.KeyVersion, aadContext)
+	pt, err := format.Open(make([]byte, 0, len(f.Sealed)-format.Overhead), key.AEAD, f, aad)
+	*buf = aad
+	e.aad.Put(buf)
+	return pt, err
+}
+
+// seal appends the binary form of plaintext under key to dst.
+func (e *Engine) seal(dst []byte, key *keyring.Key, plaintext []byte, aadContext string) []byte {
+	buf := e.getAAD()
+	aad := format.AppendAAD((*buf)[:0], format.V1, key.Org, key.Version, aadContext)
+	out := format.Seal(dst, key.AEAD, key.Version, plaintext, aad)
+	*buf = aad
+	e.aad.Put(buf)
+	return out
+}
+
+func (e *Engine) getAAD() *[]byte {
+	if b, ok := e.aad.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, 0, 256)
+	return &b
+}
+
+// checkInput enforces the size limits and the context rules.
+func checkInput(plaintextLen int, aadContext string) error {
+	if plaintextLen > MaxPlaintextSize {
+		return fmt.Errorf("%w: plaintext of %d bytes exceeds %d", ErrTooLarge, plaintextLen, MaxPlaintextSize)
+	}
+	if len(aadContext) > MaxContextSize {
+		return fmt.Errorf("%w: context of %d bytes exceeds %d", ErrTooLarge, len(aadContext), MaxContextSize)
+	}
+	if !utf8.ValidString(aadContext) {
+		return fmt.Errorf("%w: not valid utf-8", ErrInvalidContext)
+	}
+	return nil
+}

@@ -1,0 +1,130 @@
+// Package store defines where keyward keeps its state: organizations and the
+// wrapped versions of their data keys, with each version's lifecycle state.
+//
+// The store never sees a plaintext key or a plaintext field: data keys arrive
+// already wrapped by a KEK (package kms). Implementations (the embedded SQLite
+// store in store/sqlite, PostgreSQL in store/postgres) must pass the conformance
+// suite in store/storetest, which fixes the semantics below.
+//
+// Invariants every implementation enforces atomically:
+//   - an organization is created together with its version 1, which is active;
+//   - an organization has exactly one active version at any time;
+//   - versions are 1, 2, 3… with no gap and no reuse; adding version n+1 makes
+//     it active and moves version n to decrypt-only in the same transaction;
+//   - states move forward only (active → decrypt-only → retired → destroyed),
+//     except that retired may return to decrypt-only;
+//   - destroying a version erases its wrapped key; destroyed is final.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Implementations wrap them with %w.
+var (
+	// ErrNotFound reports an organization or key version that does not exist.
+	ErrNotFound = errors.New("store: not found")
+	// ErrOrgExists reports an attempt to create an organization twice.
+	ErrOrgExists = errors.New("store: organization already exists")
+	// ErrVersionConflict reports an added version that is not exactly one more
+	// than the organization's highest version (another writer got there first).
+	ErrVersionConflict = errors.New("store: key version conflict")
+	// ErrInvalidTransition reports a state change the lifecycle does not allow.
+	ErrInvalidTransition = errors.New("store: invalid key state transition")
+	// ErrInvalidArgument reports a malformed request (empty id, version 0, a
+	// key without wrapped bytes, an unknown state); nothing was changed.
+	ErrInvalidArgument = errors.New("store: invalid argument")
+	// ErrUnavailable reports that the database could not be reached; the call
+	// may be retried.
+	ErrUnavailable = errors.New("store: unavailable")
+)
+
+// KeyState is the lifecycle state of one DEK version.
+type KeyState string
+
+// The lifecycle states, in their forward order.
+const (
+	// StateActive is the one version per organization that encrypts.
+	StateActive KeyState = "active"
+	// StateDecryptOnly versions still decrypt but never encrypt.
+	StateDecryptOnly KeyState = "decrypt-only"
+	// StateRetired versions refuse to decrypt; the state is reversible.
+	StateRetired KeyState = "retired"
+	// StateDestroyed versions have no wrapped key any more: data under them is
+	// unrecoverable.
+	StateDestroyed KeyState = "destroyed"
+)
+
+// Valid reports whether s is one of the four lifecycle states.
+func (s KeyState) Valid() bool {
+	switch s {
+	case StateActive, StateDecryptOnly, StateRetired, StateDestroyed:
+		return true
+	}
+	return false
+}
+
+// CanDecrypt reports whether a version in state s may be used to decrypt.
+func (s KeyState) CanDecrypt() bool { return s == StateActive || s == StateDecryptOnly }
+
+// Org is one organization (tenant).
+type Org struct {
+	ID        string
+	CreatedAt time.Time
+}
+
+// KeyVersion is one version of an organization's data key, as stored: wrapped.
+type KeyVersion struct {
+	Org     string
+	Version uint32
+	State   KeyState
+	// KEKID and KEKVersion name the key-encryption key that wrapped this DEK.
+	KEKID      string
+	KEKVersion uint32
+	// Wrapped is the DEK encrypted under the KEK; nil once destroyed.
+	Wrapped   []byte
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Store persists organizations and their wrapped key versions. Implementations
+// are safe for concurrent use, including from several processes sharing one
+// database. Times are stored with at least millisecond precision in UTC.
+type Store interface {
+	// CreateOrg creates org with first as its version 1 in one transaction.
+	// first.Version must be 1 and first.State active; CreatedAt and UpdatedAt
+	// are set by the store. It returns ErrOrgExists if the id is taken.
+	CreateOrg(ctx context.Context, org Org, first KeyVersion) error
+	// Org returns one organization or ErrNotFound.
+	Org(ctx context.Context, id string) (Org, error)
+	// ListOrgs returns up to limit organizations with id greater than after,
+	// in ascending id order (keyset pagination; after "" starts at the top).
+	ListOrgs(ctx context.Context, after string, limit int) ([]Org, error)
+
+	// ActiveKey returns the organization's active version, or ErrNotFound if
+	// the organization does not exist.
+	ActiveKey(ctx context.Context, org string) (KeyVersion, error)
+	// Key returns one version, or ErrNotFound.
+	Key(ctx context.Context, org string, version uint32) (KeyVersion, error)
+	// Keys returns every version of the organization in ascending order, or
+	// ErrNotFound if the organization does not exist.
+	Keys(ctx context.Context, org string) ([]KeyVersion, error)
+	// AddKey adds kv as the organization's new active version and moves the
+	// previous active version to decrypt-only, atomically. kv.Version must be
+	// exactly the highest existing version plus one, else ErrVersionConflict.
+	AddKey(ctx context.Context, kv KeyVersion) error
+	// SetKeyState moves a version between decrypt-only and retired. Any other
+	// change returns ErrInvalidTransition (activation happens only through
+	// AddKey, destruction only through DestroyKey). Setting the current state
+	// again is a no-op.
+	SetKeyState(ctx context.Context, org string, version uint32, to KeyState) error
+	// DestroyKey erases the wrapped key of a decrypt-only or retired version
+	// and marks it destroyed. The active version cannot be destroyed
+	// (ErrInvalidTransition); destroying a destroyed version is a no-op.
+	DestroyKey(ctx context.Context, org string, version uint32) error
+
+	// Close releases the store's resources.
+	Close() error
+}
