@@ -77,7 +77,7 @@ type jsonFields struct {
 	nonce, ct, tag      []byte
 	seen                uint8 // bit set of members read
 	duplicate           bool  // a member appeared twice
-	bad                 error // first member-level problem (unknown, duplicate, invalid value)
+	bad                 error // first member-level problem (unknown member, invalid value)
 }
 
 const (

@@ -38,9 +38,9 @@ type result struct {
 	code           int
 }
 
-// keyward runs the built binary with stdin and a data directory in the
+// kw runs the built binary with stdin and a data directory in the
 // environment, as a user's shell would.
-func keyward(t *testing.T, data, stdin string, args ...string) result {
+func kw(t *testing.T, data, stdin string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), "KEYWARD_DATA="+data)
@@ -85,29 +85,29 @@ func (r result) failed(t *testing.T, want string) {
 
 func TestCLIRoundTrip(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "kw")
-	keyward(t, data, "", "init").ok(t)
-	keyward(t, data, "", "org", "create", "acme").ok(t)
+	kw(t, data, "", "init").ok(t)
+	kw(t, data, "", "org", "create", "acme").ok(t)
 
-	ct := strings.TrimSpace(keyward(t, data, "hunter2", "encrypt", "--org", "acme", "--context", "smtp.password").ok(t).stdout)
+	ct := strings.TrimSpace(kw(t, data, "hunter2", "encrypt", "--org", "acme", "--context", "smtp.password").ok(t).stdout)
 	if !strings.HasPrefix(ct, "kw1:1:") {
 		t.Fatalf("encrypt printed %q, want kw1:1:…", ct)
 	}
-	if got := keyward(t, data, ct+"\n", "decrypt", "--org", "acme", "--context", "smtp.password").ok(t).stdout; got != "hunter2" {
+	if got := kw(t, data, ct+"\n", "decrypt", "--org", "acme", "--context", "smtp.password").ok(t).stdout; got != "hunter2" {
 		t.Fatalf("decrypt: got %q, want %q", got, "hunter2")
 	}
 
 	// --data overrides $KEYWARD_DATA.
-	if got := keyward(t, "/nonexistent", ct, "--data", data, "decrypt", "--org", "acme", "--context", "smtp.password").ok(t).stdout; got != "hunter2" {
+	if got := kw(t, "/nonexistent", ct, "--data", data, "decrypt", "--org", "acme", "--context", "smtp.password").ok(t).stdout; got != "hunter2" {
 		t.Fatalf("decrypt with --data: got %q", got)
 	}
 
 	// Rotation: new ciphertexts carry v2, old ones still decrypt.
-	keyward(t, data, "", "rotate", "dek", "--org", "acme").ok(t)
-	ct2 := strings.TrimSpace(keyward(t, data, "hunter3", "encrypt", "--org", "acme").ok(t).stdout)
+	kw(t, data, "", "rotate", "dek", "--org", "acme").ok(t)
+	ct2 := strings.TrimSpace(kw(t, data, "hunter3", "encrypt", "--org", "acme").ok(t).stdout)
 	if !strings.HasPrefix(ct2, "kw1:2:") {
 		t.Fatalf("after rotate: %q, want kw1:2:…", ct2)
 	}
-	if got := keyward(t, data, ct, "decrypt", "--org", "acme", "--context", "smtp.password").ok(t).stdout; got != "hunter2" {
+	if got := kw(t, data, ct, "decrypt", "--org", "acme", "--context", "smtp.password").ok(t).stdout; got != "hunter2" {
 		t.Fatalf("old ciphertext after rotate: got %q", got)
 	}
 
@@ -118,7 +118,7 @@ func TestCLIRoundTrip(t *testing.T) {
 			State   string `json:"state"`
 		} `json:"keys"`
 	}
-	if err := json.Unmarshal([]byte(keyward(t, data, "", "keys", "--org", "acme", "--json").ok(t).stdout), &keys); err != nil {
+	if err := json.Unmarshal([]byte(kw(t, data, "", "keys", "--org", "acme", "--json").ok(t).stdout), &keys); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := fmt.Sprint(keys.Keys), "[{1 decrypt-only} {2 active}]"; got != want {
@@ -126,24 +126,24 @@ func TestCLIRoundTrip(t *testing.T) {
 	}
 
 	// Retire refuses v1's data with a clear error; reinstate brings it back.
-	keyward(t, data, "", "keys", "retire", "1", "--org", "acme").ok(t)
-	keyward(t, data, ct, "decrypt", "--org", "acme", "--context", "smtp.password").failed(t, "version 1")
-	keyward(t, data, "", "keys", "reinstate", "v1", "--org", "acme").ok(t)
-	keyward(t, data, ct, "decrypt", "--org", "acme", "--context", "smtp.password").ok(t)
+	kw(t, data, "", "keys", "retire", "1", "--org", "acme").ok(t)
+	kw(t, data, ct, "decrypt", "--org", "acme", "--context", "smtp.password").failed(t, "version 1")
+	kw(t, data, "", "keys", "reinstate", "v1", "--org", "acme").ok(t)
+	kw(t, data, ct, "decrypt", "--org", "acme", "--context", "smtp.password").ok(t)
 
 	// Destroy needs confirmation; without a terminal, --yes.
-	keyward(t, data, "", "keys", "destroy", "1", "--org", "acme").failed(t, "--yes")
-	keyward(t, data, "", "keys", "destroy", "1", "--org", "acme", "--yes").ok(t)
-	keyward(t, data, ct, "decrypt", "--org", "acme", "--context", "smtp.password").failed(t, "destroyed")
+	kw(t, data, "", "keys", "destroy", "1", "--org", "acme").failed(t, "--yes")
+	kw(t, data, "", "keys", "destroy", "1", "--org", "acme", "--yes").ok(t)
+	kw(t, data, ct, "decrypt", "--org", "acme", "--context", "smtp.password").failed(t, "destroyed")
 }
 
 func TestCLIErrors(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "kw")
-	keyward(t, data, "", "org", "list").failed(t, "keyward init")
-	keyward(t, data, "", "init").ok(t)
-	keyward(t, data, "", "init").failed(t, "refusing to overwrite")
-	keyward(t, data, "", "org", "create", "acme", "globex").ok(t)
-	ct := strings.TrimSpace(keyward(t, data, "secret", "encrypt", "--org", "acme").ok(t).stdout)
+	kw(t, data, "", "org", "list").failed(t, "keyward init")
+	kw(t, data, "", "init").ok(t)
+	kw(t, data, "", "init").failed(t, "refusing to overwrite")
+	kw(t, data, "", "org", "create", "acme", "globex").ok(t)
+	ct := strings.TrimSpace(kw(t, data, "secret", "encrypt", "--org", "acme").ok(t).stdout)
 
 	tampered := []byte(ct)
 	if i := len(tampered) - 3; tampered[i] == 'A' {
@@ -176,21 +176,21 @@ func TestCLIErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			keyward(t, data, tt.stdin, tt.args...).failed(t, tt.want)
+			kw(t, data, tt.stdin, tt.args...).failed(t, tt.want)
 		})
 	}
 	// None of that changed anything.
-	if got := keyward(t, data, ct, "decrypt", "--org", "acme").ok(t).stdout; got != "secret" {
+	if got := kw(t, data, ct, "decrypt", "--org", "acme").ok(t).stdout; got != "secret" {
 		t.Fatalf("after errors: got %q", got)
 	}
-	if got := keyward(t, data, "", "org", "list").ok(t).stdout; got != "acme\nglobex\n" {
+	if got := kw(t, data, "", "org", "list").ok(t).stdout; got != "acme\nglobex\n" {
 		t.Fatalf("org list after errors: got %q", got)
 	}
 }
 
 func TestCLIInitPermissions(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "kw")
-	keyward(t, data, "", "init").ok(t)
+	kw(t, data, "", "init").ok(t)
 	for name, want := range map[string]os.FileMode{".": 0o700, "kek.key": 0o600, "keyward.db": 0o600} {
 		fi, err := os.Stat(filepath.Join(data, name))
 		if err != nil {
@@ -204,19 +204,19 @@ func TestCLIInitPermissions(t *testing.T) {
 	if err := os.Chmod(filepath.Join(data, "kek.key"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	keyward(t, data, "", "org", "list").failed(t, "chmod 600")
+	kw(t, data, "", "org", "list").failed(t, "chmod 600")
 }
 
 func TestCLIJSON(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "kw")
-	keyward(t, data, "", "init", "--json").ok(t)
-	keyward(t, data, "", "org", "create", "acme", "--json").ok(t)
+	kw(t, data, "", "init", "--json").ok(t)
+	kw(t, data, "", "org", "create", "acme", "--json").ok(t)
 	var enc struct {
 		Org        string `json:"org"`
 		KeyVersion uint32 `json:"key_version"`
 		Ciphertext string `json:"ciphertext"`
 	}
-	if err := json.Unmarshal([]byte(keyward(t, data, "\x00bin\xff", "encrypt", "--org", "acme", "--json").ok(t).stdout), &enc); err != nil {
+	if err := json.Unmarshal([]byte(kw(t, data, "\x00bin\xff", "encrypt", "--org", "acme", "--json").ok(t).stdout), &enc); err != nil {
 		t.Fatal(err)
 	}
 	if enc.Org != "acme" || enc.KeyVersion != 1 || !strings.HasPrefix(enc.Ciphertext, "kw1:1:") {
@@ -225,7 +225,7 @@ func TestCLIJSON(t *testing.T) {
 	var dec struct {
 		Plaintext []byte `json:"plaintext"`
 	}
-	if err := json.Unmarshal([]byte(keyward(t, data, enc.Ciphertext, "decrypt", "--org", "acme", "--json").ok(t).stdout), &dec); err != nil {
+	if err := json.Unmarshal([]byte(kw(t, data, enc.Ciphertext, "decrypt", "--org", "acme", "--json").ok(t).stdout), &dec); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := string(dec.Plaintext), "\x00bin\xff"; got != want {
@@ -234,7 +234,7 @@ func TestCLIJSON(t *testing.T) {
 	var orgs []struct {
 		ID string `json:"id"`
 	}
-	if err := json.Unmarshal([]byte(keyward(t, data, "", "org", "list", "--json").ok(t).stdout), &orgs); err != nil {
+	if err := json.Unmarshal([]byte(kw(t, data, "", "org", "list", "--json").ok(t).stdout), &orgs); err != nil {
 		t.Fatal(err)
 	}
 	if len(orgs) != 1 || orgs[0].ID != "acme" {

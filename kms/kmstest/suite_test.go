@@ -45,6 +45,8 @@ func (b broken) Unwrap(ctx context.Context, w kms.Wrapped, aad []byte) ([]byte, 
 		ctx = context.Background()
 	case "ignores-kekid":
 		w.KEKID = b.inner.ID()
+	case "panics":
+		_ = w.Ciphertext[27] // like a provider that slices nonce and tag unchecked
 	case "appends-key":
 		if len(w.Ciphertext) >= 32 {
 			w.Ciphertext = w.Ciphertext[:len(w.Ciphertext)-32]
@@ -78,6 +80,7 @@ func TestRunCatchesBrokenProviders(t *testing.T) {
 		{"own-errors", []string{"WrongAAD", "BitFlips", "BadLengths"}, []string{"RoundTrip", "OtherKEKID", "UnknownVersion"}},
 		{"ignores-kekid", []string{"OtherKEKID"}, []string{"RoundTrip", "UnknownVersion", "BitFlips"}},
 		{"leaky-errors", []string{"ErrorsHideKey"}, []string{"RoundTrip", "WrongAAD"}},
+		{"panics", []string{"BadLengths"}, []string{"RoundTrip", "BitFlips", "WrongAAD"}},
 		{"appends-key", []string{"CiphertextHidesKey", "BitFlips"}, []string{"RoundTrip", "WrongAAD"}},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,58 @@
+package sqlite_test
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/keyward/keyward/store"
+	"github.com/keyward/keyward/store/sqlite"
+)
+
+func benchStore(b *testing.B) *sqlite.Store {
+	b.Helper()
+	s, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "keyward.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s
+}
+
+// BenchmarkCreateOrg measures one durable write transaction (two inserts,
+// fsync at commit).
+func BenchmarkCreateOrg(b *testing.B) {
+	s := benchStore(b)
+	i := 0
+	for b.Loop() {
+		id := fmt.Sprintf("org-%09d", i)
+		i++
+		if err := s.CreateOrg(b.Context(), store.Org{ID: id}, key(id, 1)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkActiveKey measures the read a keyring makes on a cache miss, from
+// parallel goroutines.
+func BenchmarkActiveKey(b *testing.B) {
+	s := benchStore(b)
+	const orgs = 1000
+	for i := range orgs {
+		id := fmt.Sprintf("org-%04d", i)
+		if err := s.CreateOrg(b.Context(), store.Org{ID: id}, key(id, 1)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, err := s.ActiveKey(b.Context(), fmt.Sprintf("org-%04d", i%orgs)); err != nil {
+				b.Error(err)
+				return
+			}
+			i++
+		}
+	})
+}
