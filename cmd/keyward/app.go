@@ -24,8 +24,8 @@ type env struct {
 // app carries the global flags and opens what a command needs.
 type app struct {
 	*env
-	data     string
-	jsonOut  bool
+	data    string
+	jsonOut bool
 }
 
 // run executes one command line and returns the process exit code.
