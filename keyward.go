@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -73,7 +72,6 @@ type Options struct {
 type Engine struct {
 	ring *keyring.Keyring
 	mgr  *keyring.Manager
-	aad  sync.Pool // of *[]byte, reused AAD buffers
 }
 
 // Open returns an Engine over st (where wrapped keys live) and kek (which
@@ -113,8 +111,13 @@ func (e *Engine) Encrypt(ctx context.Context, org string, plaintext []byte, aadC
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, 0, format.SealedSize(key.Version, len(plaintext)))
-	return e.seal(out, key, plaintext, aadContext), nil
+	// One allocation holds the result and, behind it, the AAD: no pool, no
+	// second allocation. The returned slice's capacity stops at the result.
+	n := format.SealedSize(key.Version, len(plaintext))
+	buf := make([]byte, n, n+format.AADSize(org, aadContext))
+	aad := format.AppendAAD(buf[n:], format.V1, org, key.Version, aadContext)
+	out := format.Seal(buf[:0:n], key.AEAD, key.Version, plaintext, aad)
+	return out[:n:n], nil
 }
 
 // EncryptText is Encrypt returning the text form, kw1:<version>:<base64url>,
@@ -163,30 +166,15 @@ func (e *Engine) DecryptField(ctx context.Context, org string, f format.Field, a
 	if err != nil {
 		return nil, err
 	}
-	buf := e.getAAD()
-	aad := format.AppendAAD((*buf)[:0], f.Version, org, f.KeyVersion, aadContext)
-	pt, err := format.Open(make([]byte, 0, len(f.Sealed)-format.Overhead), key.AEAD, f, aad)
-	*buf = aad
-	e.aad.Put(buf)
-	return pt, err
-}
-
-// seal appends the binary form of plaintext under key to dst.
-func (e *Engine) seal(dst []byte, key *keyring.Key, plaintext []byte, aadContext string) []byte {
-	buf := e.getAAD()
-	aad := format.AppendAAD((*buf)[:0], format.V1, key.Org, key.Version, aadContext)
-	out := format.Seal(dst, key.AEAD, key.Version, plaintext, aad)
-	*buf = aad
-	e.aad.Put(buf)
-	return out
-}
-
-func (e *Engine) getAAD() *[]byte {
-	if b, ok := e.aad.Get().(*[]byte); ok {
-		return b
+	// As in Encrypt: the plaintext and, behind it, the AAD share one allocation.
+	n := len(f.Sealed) - format.Overhead
+	buf := make([]byte, n, n+format.AADSize(org, aadContext))
+	aad := format.AppendAAD(buf[n:], f.Version, org, f.KeyVersion, aadContext)
+	pt, err := format.Open(buf[:0:n], key.AEAD, f, aad)
+	if err != nil {
+		return nil, err
 	}
-	b := make([]byte, 0, 256)
-	return &b
+	return pt[:n:n], nil
 }
 
 // checkInput enforces the size limits and the context rules.

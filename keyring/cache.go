@@ -1,82 +1,115 @@
 package keyring
 
 import (
-	"container/list"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// cache holds unwrapped DEKs, bounded in entries (LRU) and in age (TTL).
+// cache holds unwrapped DEKs, bounded in entries and in age (TTL).
 //
-// One entry is one (org, version) DEK. Each organization additionally points
-// at the entry of its active version, so the encrypt path is one map lookup.
+// The hot path — a hit — takes no lock: lookups go through a sync.Map (a
+// concurrent hash trie with lock-free reads) and a hit only sets the entry's
+// "referenced" bit, and only when it is not set already, so concurrent hits
+// on a hot key do not bounce a cache line between cores.
+//
+// Eviction is CLOCK (second chance), the LRU approximation operating
+// systems use for page caches: entries sit on a ring; when the cache is full,
+// a hand sweeps the ring, clearing referenced bits and evicting the first
+// entry that was not used since the hand last passed. A key in use therefore
+// stays; the least recently used keys go first. Insertions and evictions
+// take one mutex.
+//
 // Expiry is driven by a timer per entry rather than a clock read per lookup:
-// reading the clock costs more than the lookup itself on virtual machines, and
-// the timer also frees expired keys that are never looked up again.
+// reading the clock costs more than the lookup itself on virtual machines,
+// and the timer also frees expired keys that are never looked up again.
+//
+// One entry is one (org, version) DEK. The map is keyed by org id (string
+// keys hash twice as fast as struct keys) and holds an immutable view of the
+// org's cached entries: its active entry and a short list of versions. Writers
+// replace the view under the mutex; readers never lock.
 //
 // The cache never holds raw key bytes: the keyring builds the AEAD and zeroes
 // the unwrapped DEK before insertion. What remains is the AES key schedule
 // inside crypto/aes, which Go does not let callers wipe; eviction drops the
-// last reference to it.
+// cache's references to it.
 type cache struct {
 	max int
 	ttl time.Duration
 
-	mu     sync.Mutex
-	gen    uint64 // incremented by every invalidation; guarded by mu
-	orgs   map[string]*orgKeys
-	lru    list.List // of *entry, most recently used at the front
+	orgs sync.Map // org id → *orgView
+
+	mu     sync.Mutex // guards everything below, entry.gone/slot and view replacement
+	ring   []*entry   // CLOCK ring, len ≤ max; nil slots are free
+	free   []int      // indexes of nil slots in ring
+	count  int        // entries in ring
+	hand   int
+	gen    uint64 // incremented by every invalidation
 	closed bool
 
 	hits, misses, evictions atomic.Uint64
 }
 
-type orgKeys struct {
-	active   *entry
-	versions map[uint32]*entry
+// orgView is an immutable snapshot of one org's cached entries.
+type orgView struct {
+	active   *entry // nil when the active key is not cached
+	versions []*entry
 }
 
 type entry struct {
-	key   *Key
-	elem  *list.Element
-	timer *time.Timer
-	gone  bool // removed from the cache; guarded by cache.mu
+	key        *Key
+	referenced atomic.Bool
+	timer      *time.Timer
+	slot       int  // index in cache.ring; guarded by cache.mu
+	gone       bool // removed; guarded by cache.mu
 }
 
 func newCache(max int, ttl time.Duration) *cache {
-	return &cache{max: max, ttl: ttl, orgs: make(map[string]*orgKeys)}
+	return &cache{max: max, ttl: ttl}
 }
 
-// active returns the cached active key of org, if any.
-func (c *cache) active(org string) *Key {
-	c.mu.Lock()
-	if ok := c.orgs[org]; ok != nil && ok.active != nil {
-		e := ok.active
-		c.lru.MoveToFront(e.elem)
-		c.mu.Unlock()
-		c.hits.Add(1)
-		return e.key
-	}
-	c.mu.Unlock()
-	c.misses.Add(1)
-	return nil
-}
-
-// version returns the cached key of org at version, if any.
-func (c *cache) version(org string, version uint32) *Key {
-	c.mu.Lock()
-	if ok := c.orgs[org]; ok != nil {
-		if e := ok.versions[version]; e != nil {
-			c.lru.MoveToFront(e.elem)
-			c.mu.Unlock()
+// get returns the cached key of org at version (0: the active key), if any.
+func (c *cache) get(org string, version uint32) *Key {
+	if v, ok := c.orgs.Load(org); ok {
+		view := v.(*orgView)
+		e := view.active
+		if version != 0 {
+			e = nil
+			for _, x := range view.versions {
+				if x.key.Version == version {
+					e = x
+					break
+				}
+			}
+		}
+		if e != nil {
+			if !e.referenced.Load() {
+				e.referenced.Store(true)
+			}
 			c.hits.Add(1)
 			return e.key
 		}
 	}
-	c.mu.Unlock()
 	c.misses.Add(1)
 	return nil
+}
+
+// viewLocked returns org's current view (never nil). c.mu must be held.
+func (c *cache) viewLocked(org string) *orgView {
+	if v, ok := c.orgs.Load(org); ok {
+		return v.(*orgView)
+	}
+	return &orgView{}
+}
+
+// setViewLocked publishes org's new view. c.mu must be held.
+func (c *cache) setViewLocked(org string, v *orgView) {
+	if len(v.versions) == 0 {
+		c.orgs.Delete(org)
+		return
+	}
+	c.orgs.Store(org, v)
 }
 
 // generation returns the invalidation counter. A loader reads it before it
@@ -90,37 +123,64 @@ func (c *cache) generation() uint64 {
 
 // put inserts k, replacing any entry for the same (org, version), unless the
 // cache was invalidated since gen was read. When active is true, k also
-// becomes the org's active key. It evicts the least recently used entries
-// beyond the bound.
+// becomes the org's active key. Beyond the bound it evicts by CLOCK.
 func (c *cache) put(k *Key, active bool, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed || gen != c.gen {
 		return
 	}
-	ok := c.orgs[k.Org]
-	if ok == nil {
-		ok = &orgKeys{versions: make(map[uint32]*entry, 2)}
-		c.orgs[k.Org] = ok
-	}
-	if old := ok.versions[k.Version]; old != nil {
-		c.removeLocked(old)
-		if c.orgs[k.Org] == nil { // removing the last entry dropped the org
-			c.orgs[k.Org] = ok
+	for _, old := range c.viewLocked(k.Org).versions {
+		if old.key.Version == k.Version {
+			c.removeLocked(old)
+			break
 		}
 	}
 	e := &entry{key: k}
-	e.elem = c.lru.PushFront(e)
-	ok.versions[k.Version] = e
-	if active {
-		ok.active = e
+	switch {
+	case len(c.free) > 0:
+		e.slot = c.free[len(c.free)-1]
+		c.free = c.free[:len(c.free)-1]
+	case len(c.ring) < c.max:
+		e.slot = len(c.ring)
+		c.ring = append(c.ring, nil)
+	default:
+		// Full: the victim's slot takes the new entry and the hand moves
+		// past it, so the new entry is the last the hand will reach.
+		e.slot = c.evictLocked()
+		c.free = c.free[:len(c.free)-1]
+		c.hand = e.slot + 1
 	}
+	c.ring[e.slot] = e
+	c.count++
+	old := c.viewLocked(k.Org)
+	view := &orgView{active: old.active, versions: append(slices.Clip(old.versions), e)}
+	if active {
+		view.active = e
+	}
+	c.setViewLocked(k.Org, view)
 	if c.ttl > 0 {
 		e.timer = time.AfterFunc(c.ttl, func() { c.expire(e) })
 	}
-	for c.lru.Len() > c.max {
-		c.removeLocked(c.lru.Back().Value.(*entry))
-		c.evictions.Add(1)
+}
+
+// evictLocked advances the CLOCK hand to the first entry not referenced
+// since its last pass, removes it and returns its (now free) slot. c.mu must
+// be held and the ring full.
+func (c *cache) evictLocked() int {
+	for {
+		if c.hand >= len(c.ring) {
+			c.hand = 0
+		}
+		e := c.ring[c.hand]
+		if e != nil && e.referenced.Load() {
+			e.referenced.Store(false)
+		} else if e != nil {
+			c.removeLocked(e)
+			c.evictions.Add(1)
+			return e.slot
+		}
+		c.hand++
 	}
 }
 
@@ -143,20 +203,18 @@ func (c *cache) removeLocked(e *entry) {
 	if e.timer != nil {
 		e.timer.Stop()
 	}
-	c.lru.Remove(e.elem)
-	org := e.key.Org
-	if ok := c.orgs[org]; ok != nil {
-		if ok.versions[e.key.Version] == e {
-			delete(ok.versions, e.key.Version)
-		}
-		if ok.active == e {
-			ok.active = nil
-		}
-		if len(ok.versions) == 0 {
-			delete(c.orgs, org)
-		}
+	c.ring[e.slot] = nil
+	c.free = append(c.free, e.slot)
+	c.count--
+	old := c.viewLocked(e.key.Org)
+	view := &orgView{active: old.active, versions: slices.DeleteFunc(slices.Clone(old.versions), func(x *entry) bool { return x == e })}
+	if view.active == e {
+		view.active = nil
 	}
-	e.key = nil // drop the cache's reference to the cipher
+	c.setViewLocked(e.key.Org, view)
+	// e.key stays: a lookup that raced with this removal may still be
+	// returning it. The entry, and with it the cipher, becomes garbage once
+	// no caller holds it.
 }
 
 // invalidate drops every cached key of org.
@@ -164,10 +222,8 @@ func (c *cache) invalidate(org string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	if ok := c.orgs[org]; ok != nil {
-		for _, e := range ok.versions {
-			c.removeLocked(e)
-		}
+	for _, e := range c.viewLocked(org).versions {
+		c.removeLocked(e)
 	}
 }
 
@@ -175,10 +231,10 @@ func (c *cache) invalidate(org string) {
 func (c *cache) close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for e := c.lru.Front(); e != nil; {
-		next := e.Next()
-		c.removeLocked(e.Value.(*entry))
-		e = next
+	for _, e := range c.ring {
+		if e != nil {
+			c.removeLocked(e)
+		}
 	}
 	c.closed = true
 }
@@ -186,5 +242,5 @@ func (c *cache) close() {
 func (c *cache) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.lru.Len()
+	return c.count
 }

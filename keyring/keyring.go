@@ -118,7 +118,7 @@ func New(st keyStore, kek kms.KEK, opts Options) (*Keyring, error) {
 
 // Active returns the organization's active key, the one that encrypts.
 func (k *Keyring) Active(ctx context.Context, org string) (*Key, error) {
-	if key := k.cache.active(org); key != nil {
+	if key := k.cache.get(org, 0); key != nil {
 		return key, nil
 	}
 	return k.load(ctx, org, 0)
@@ -127,7 +127,7 @@ func (k *Keyring) Active(ctx context.Context, org string) (*Key, error) {
 // Version returns the organization's key at version for decryption. It
 // refuses retired and destroyed versions with errors naming the version.
 func (k *Keyring) Version(ctx context.Context, org string, version uint32) (*Key, error) {
-	if key := k.cache.version(org, version); key != nil {
+	if key := k.cache.get(org, version); key != nil {
 		return key, nil
 	}
 	if version == 0 {
