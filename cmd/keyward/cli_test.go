@@ -240,4 +240,16 @@ func TestCLIJSON(t *testing.T) {
 	if len(orgs) != 1 || orgs[0].ID != "acme" {
 		t.Fatalf("org list --json: got %+v", orgs)
 	}
+
+	kw(t, data, "", "org", "create", "globex").ok(t)
+	var rotated []struct {
+		Org     string `json:"org"`
+		Version uint32 `json:"version"`
+	}
+	if err := json.Unmarshal([]byte(kw(t, data, "", "rotate", "dek", "--all", "--json").ok(t).stdout), &rotated); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fmt.Sprint(rotated), "[{acme 2} {globex 2}]"; got != want {
+		t.Fatalf("rotate dek --all --json: got %s, want %s", got, want)
+	}
 }

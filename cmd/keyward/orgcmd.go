@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/keyward/keyward"
 )
 
 func (a *app) orgCmd() *cobra.Command {
@@ -78,27 +81,16 @@ func (a *app) orgListCmd() *cobra.Command {
 				return err
 			}
 			defer done()
-			const page = 500
-			listed := make([]orgJSON, 0)
-			for limit == 0 || len(listed) < limit {
-				n := page
-				if limit > 0 {
-					n = min(page, limit-len(listed))
+			orgs, err := listOrgs(cmd.Context(), eng, after, limit)
+			if err != nil {
+				return err
+			}
+			listed := make([]orgJSON, len(orgs))
+			for i, o := range orgs {
+				listed[i] = orgJSON{ID: o.ID, CreatedAt: o.CreatedAt}
+				if !a.jsonOut {
+					fmt.Fprintln(a.stdout, o.ID)
 				}
-				orgs, err := eng.Orgs(cmd.Context(), after, n)
-				if err != nil {
-					return err
-				}
-				for _, o := range orgs {
-					listed = append(listed, orgJSON{ID: o.ID, CreatedAt: o.CreatedAt})
-					if !a.jsonOut {
-						fmt.Fprintln(a.stdout, o.ID)
-					}
-				}
-				if len(orgs) < n {
-					break
-				}
-				after = orgs[len(orgs)-1].ID
 			}
 			if a.jsonOut {
 				return a.printJSON(listed)
@@ -109,4 +101,27 @@ func (a *app) orgListCmd() *cobra.Command {
 	cmd.Flags().StringVar(&after, "after", "", "start after this organization id")
 	cmd.Flags().IntVar(&limit, "limit", 0, "list at most this many (0: all)")
 	return cmd
+}
+
+// listOrgs pages through the organizations after the id after, up to limit
+// of them (0: all).
+func listOrgs(ctx context.Context, eng *keyward.Engine, after string, limit int) ([]keyward.Org, error) {
+	const page = 500
+	var all []keyward.Org
+	for limit == 0 || len(all) < limit {
+		n := page
+		if limit > 0 {
+			n = min(page, limit-len(all))
+		}
+		orgs, err := eng.Orgs(ctx, after, n)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, orgs...)
+		if len(orgs) < n {
+			break
+		}
+		after = orgs[len(orgs)-1].ID
+	}
+	return all, nil
 }

@@ -44,20 +44,13 @@ func (a *app) rotateDEKCmd() *cobra.Command {
 			defer done()
 			orgs := []string{org}
 			if all {
+				list, err := listOrgs(cmd.Context(), eng, "", 0)
+				if err != nil {
+					return err
+				}
 				orgs = orgs[:0]
-				after := ""
-				for {
-					page, err := eng.Orgs(cmd.Context(), after, 500)
-					if err != nil {
-						return err
-					}
-					for _, o := range page {
-						orgs = append(orgs, o.ID)
-					}
-					if len(page) < 500 {
-						break
-					}
-					after = page[len(page)-1].ID
+				for _, o := range list {
+					orgs = append(orgs, o.ID)
 				}
 			}
 			rotated := make([]rotatedJSON, 0, len(orgs))
