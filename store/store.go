@@ -34,7 +34,8 @@ var (
 	// ErrInvalidTransition reports a state change the lifecycle does not allow.
 	ErrInvalidTransition = errors.New("store: invalid key state transition")
 	// ErrInvalidArgument reports a malformed request (empty id, version 0, a
-	// key without wrapped bytes, an unknown state); nothing was changed.
+	// key without wrapped bytes or KEK id, an unknown state, a list limit
+	// below 1); nothing was changed.
 	ErrInvalidArgument = errors.New("store: invalid argument")
 	// ErrUnavailable reports that the database could not be reached; the call
 	// may be retried.
@@ -94,13 +95,15 @@ type KeyVersion struct {
 // database. Times are stored with at least millisecond precision in UTC.
 type Store interface {
 	// CreateOrg creates org with first as its version 1 in one transaction.
-	// first.Version must be 1 and first.State active; CreatedAt and UpdatedAt
-	// are set by the store. It returns ErrOrgExists if the id is taken.
+	// first.Org must be org.ID, first.Version 1 and first.State active;
+	// org.CreatedAt and first's CreatedAt and UpdatedAt are set by the store.
+	// It returns ErrOrgExists if the id is taken.
 	CreateOrg(ctx context.Context, org Org, first KeyVersion) error
 	// Org returns one organization or ErrNotFound.
 	Org(ctx context.Context, id string) (Org, error)
 	// ListOrgs returns up to limit organizations with id greater than after,
 	// in ascending id order (keyset pagination; after "" starts at the top).
+	// Ids compare bytewise. A limit below 1 is ErrInvalidArgument.
 	ListOrgs(ctx context.Context, after string, limit int) ([]Org, error)
 
 	// ActiveKey returns the organization's active version, or ErrNotFound if
@@ -112,13 +115,14 @@ type Store interface {
 	// ErrNotFound if the organization does not exist.
 	Keys(ctx context.Context, org string) ([]KeyVersion, error)
 	// AddKey adds kv as the organization's new active version and moves the
-	// previous active version to decrypt-only, atomically. kv.Version must be
-	// exactly the highest existing version plus one, else ErrVersionConflict.
+	// previous active version to decrypt-only, atomically. kv.State must be
+	// active; the store sets the times. kv.Version must be exactly the
+	// highest existing version plus one, else ErrVersionConflict.
 	AddKey(ctx context.Context, kv KeyVersion) error
 	// SetKeyState moves a version between decrypt-only and retired. Any other
 	// change returns ErrInvalidTransition (activation happens only through
-	// AddKey, destruction only through DestroyKey). Setting the current state
-	// again is a no-op.
+	// AddKey, destruction only through DestroyKey). Setting a decrypt-only or
+	// retired version to its current state is a no-op.
 	SetKeyState(ctx context.Context, org string, version uint32, to KeyState) error
 	// DestroyKey erases the wrapped key of a decrypt-only or retired version
 	// and marks it destroyed. The active version cannot be destroyed

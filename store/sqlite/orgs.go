@@ -81,7 +81,7 @@ func (s *Store) ListOrgs(ctx context.Context, after string, limit int) (orgs []s
 		return nil, s.fail(ctx, op, err)
 	}
 	rows, err := s.r.QueryContext(ctx,
-		`SELECT id, created_at FROM orgs WHERE id >= ? ORDER BY id LIMIT ?`, after, limit)
+		`SELECT id, created_at FROM orgs WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, s.fail(ctx, op, err)
 	}
