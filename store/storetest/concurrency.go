@@ -209,13 +209,13 @@ func testReadsDuringRotation(t *testing.T, s store.Store) {
 				return
 			}
 			if kv.State != store.StateActive || kv.Version < last {
-				errs[i] = fmt.Errorf("ActiveKey: got v%d %s after v%d", kv.Version, kv.State, last)
+				errs[i] = fmt.Errorf("active key: got v%d %s after v%d", kv.Version, kv.State, last)
 				return
 			}
 			last = kv.Version
 			keys, err := s.Keys(ctx, "acme")
 			if err != nil {
-				errs[i] = fmt.Errorf("Keys: %w", err)
+				errs[i] = fmt.Errorf("keys: %w", err)
 				return
 			}
 			active := 0
@@ -225,7 +225,7 @@ func testReadsDuringRotation(t *testing.T, s store.Store) {
 				}
 			}
 			if active != 1 || len(keys) < int(last) {
-				errs[i] = fmt.Errorf("Keys: got %v after ActiveKey v%d", versions(keys), last)
+				errs[i] = fmt.Errorf("keys: got %v after active key v%d", versions(keys), last)
 				return
 			}
 		}
