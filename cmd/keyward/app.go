@@ -96,9 +96,14 @@ func (u usageError) Unwrap() error { return u.err }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
-// oneLine flattens an error message to one lowercase line.
+// oneLine flattens an error message to one line, adding what to do next
+// where the library's message cannot know it.
 func oneLine(err error) string {
-	s := strings.Join(strings.Fields(err.Error()), " ")
+	msg := err.Error()
+	if errors.Is(err, keyward.ErrDecrypt) {
+		msg = "decryption failed: wrong --org or --context, or the ciphertext was altered"
+	}
+	s := strings.Join(strings.Fields(strings.TrimPrefix(msg, "keyward: ")), " ")
 	if s == "" {
 		return "unknown error"
 	}
