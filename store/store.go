@@ -85,7 +85,10 @@ type KeyVersion struct {
 	KEKID      string
 	KEKVersion uint32
 	// Wrapped is the DEK encrypted under the KEK; nil once destroyed.
-	Wrapped   []byte
+	Wrapped []byte
+	// Usage is the number of encryptions reserved under this version (see
+	// Store.ReserveUsage): an upper bound of those performed.
+	Usage     uint64
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
@@ -129,6 +132,45 @@ type Store interface {
 	// (ErrInvalidTransition); destroying a destroyed version is a no-op.
 	DestroyKey(ctx context.Context, org string, version uint32) error
 
+	// ReserveUsage atomically adds n to the number of encryptions reserved
+	// under (org, version) and returns the new total. Engines reserve in
+	// blocks before they encrypt, so the stored count is never below the
+	// number of encryptions performed, across any number of processes. It
+	// returns ErrNotFound for an unknown version and ErrInvalidArgument for
+	// n == 0. KeyVersion.Usage reports the total.
+	ReserveUsage(ctx context.Context, org string, version uint32, n uint64) (uint64, error)
+
+	// Changes returns up to limit changes with Seq greater than after, in
+	// ascending Seq order. Every call of CreateOrg, AddKey, SetKeyState and
+	// DestroyKey that changes something appends exactly one Change for its
+	// organization, in the same transaction, so a process that polls Changes
+	// learns of every key change made by any process (cache invalidation).
+	// A limit below 1 is ErrInvalidArgument.
+	Changes(ctx context.Context, after int64, limit int) ([]Change, error)
+	// LastChange returns the highest Seq so far, or 0 when there is none.
+	LastChange(ctx context.Context) (int64, error)
+
 	// Close releases the store's resources.
 	Close() error
+}
+
+// Change records that an organization's keys changed (created, rotated,
+// retired, reinstated or destroyed). Seq increases strictly with commit order
+// as seen by a reader that polls with Changes(after = last Seq seen): a
+// change committed later never carries a Seq below one already returned.
+type Change struct {
+	Seq int64
+	Org string
+}
+
+// Notifier is implemented by stores that can push change notifications
+// (PostgreSQL LISTEN/NOTIFY) so other processes learn of key changes at
+// once rather than at their next poll.
+type Notifier interface {
+	// Listen blocks until ctx ends or the notification connection fails,
+	// calling notify (from Listen's goroutine) after each committed change
+	// by any process. It calls ready once the subscription is live, so the
+	// caller can poll Changes to cover what happened before. It returns
+	// ctx.Err() or the connection error; callers re-invoke it to reconnect.
+	Listen(ctx context.Context, ready func(), notify func(Change)) error
 }
