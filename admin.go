@@ -14,6 +14,17 @@ type KeyVersion = store.KeyVersion
 // Org describes one organization.
 type Org = store.Org
 
+// KeyState is a key version's lifecycle state.
+type KeyState = store.KeyState
+
+// The key lifecycle states.
+const (
+	StateActive      = store.StateActive
+	StateDecryptOnly = store.StateDecryptOnly
+	StateRetired     = store.StateRetired
+	StateDestroyed   = store.StateDestroyed
+)
+
 // Stats are the engine's data-key cache counters.
 type Stats = keyring.Stats
 

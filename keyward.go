@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/keyward/keyward/format"
 	"github.com/keyward/keyward/keyring"
@@ -65,6 +68,20 @@ type Options struct {
 	// how long another process's key change can go unnoticed (default 5
 	// minutes; negative disables expiry).
 	CacheTTL time.Duration
+	// NonceThreshold is the number of encryptions after which an
+	// organization's data key is rotated automatically (default 2^30; random
+	// 96-bit nonces stay safe to 2^32 per key).
+	NonceThreshold uint64
+	// UsageBlock is how many encryptions an engine reserves from the store
+	// at a time (default 4096). The stored count is never below the true
+	// count and at most one block above it per engine.
+	UsageBlock uint64
+	// ChangePoll is how often the engine polls the store's change feed for
+	// key changes made by other processes (default 1s; 10s while a push
+	// notification connection, PostgreSQL LISTEN, is live). Negative
+	// disables watching; then other processes' changes are seen only after
+	// CacheTTL.
+	ChangePoll time.Duration
 }
 
 // Engine encrypts and decrypts fields for many organizations. It is safe for
@@ -72,6 +89,12 @@ type Options struct {
 type Engine struct {
 	ring *keyring.Keyring
 	mgr  *keyring.Manager
+
+	stop     context.CancelFunc // ends the watcher and pending rotations
+	mu       sync.Mutex         // guards closed against bg.Add after Close
+	closed   bool
+	bg       sync.WaitGroup
+	rotating singleflight.Group // one automatic rotation per org at a time
 }
 
 // Open returns an Engine over st (where wrapped keys live) and kek (which
@@ -81,21 +104,69 @@ func Open(st store.Store, kek kms.KEK, opts *Options) (*Engine, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
-	ring, err := keyring.New(st, kek, keyring.Options{CacheSize: opts.CacheSize, CacheTTL: opts.CacheTTL})
+	if st == nil || kek == nil {
+		return nil, errors.New("keyward: open needs a store and a kek")
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	e := &Engine{stop: stop}
+	ring, err := keyring.New(st, kek, keyring.Options{
+		CacheSize:      opts.CacheSize,
+		CacheTTL:       opts.CacheTTL,
+		NonceThreshold: opts.NonceThreshold,
+		UsageBlock:     opts.UsageBlock,
+		Exhausted:      func(org string, v uint32) { e.autoRotate(ctx, org, v) },
+	})
 	if err != nil {
+		stop()
 		return nil, fmt.Errorf("keyward: %w", err)
 	}
 	mgr, err := keyring.NewManager(st, kek, ring)
 	if err != nil {
+		stop()
 		return nil, fmt.Errorf("keyward: %w", err)
 	}
-	return &Engine{ring: ring, mgr: mgr}, nil
+	e.ring, e.mgr = ring, mgr
+	if opts.ChangePoll >= 0 {
+		poll := opts.ChangePoll
+		if poll == 0 {
+			poll = DefaultChangePoll
+		}
+		e.bg.Go(func() { ring.Watch(ctx, poll) })
+	}
+	return e, nil
 }
 
-// Close drops every cached data key. The Engine must not be used afterwards.
+// DefaultChangePoll is how often an engine polls for other processes' key
+// changes when no push notification is live.
+const DefaultChangePoll = time.Second
+
+// Close stops watching for key changes, waits for background rotations and
+// drops every cached data key. The Engine must not be used afterwards.
 func (e *Engine) Close() error {
+	e.mu.Lock()
+	e.closed = true
+	e.mu.Unlock()
+	e.stop()
+	e.bg.Wait()
 	e.ring.Close()
 	return nil
+}
+
+// autoRotate rotates org away from version in the background once version
+// has reached its nonce threshold. Several engines may notice at once; the
+// store lets exactly one rotation through.
+func (e *Engine) autoRotate(ctx context.Context, org string, version uint32) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return
+	}
+	e.bg.Go(func() {
+		e.rotating.Do(org, func() (any, error) {
+			_, err := e.mgr.RotateFrom(ctx, org, version)
+			return nil, err // retried at the next block reservation if it failed
+		})
+	})
 }
 
 // Encrypt seals plaintext for org under its active key and returns the binary
@@ -109,6 +180,9 @@ func (e *Engine) Encrypt(ctx context.Context, org string, plaintext []byte, aadC
 	}
 	key, err := e.ring.Active(ctx, org)
 	if err != nil {
+		return nil, err
+	}
+	if err := e.ring.Reserve(ctx, key); err != nil {
 		return nil, err
 	}
 	// One allocation holds the result and, behind it, the AAD: no pool, no

@@ -47,8 +47,17 @@ type cache struct {
 	hand   int
 	gen    uint64 // incremented by every invalidation
 	closed bool
+	// bank keeps the nonce budgets of removed keys, so a key that is
+	// reloaded (after an invalidation, say) goes on with the block it had
+	// reserved instead of reserving another. Bounded by max.
+	bank map[bankKey]*budget
 
 	hits, misses, evictions atomic.Uint64
+}
+
+type bankKey struct {
+	org     string
+	version uint32
 }
 
 // orgView is an immutable snapshot of one org's cached entries.
@@ -66,7 +75,21 @@ type entry struct {
 }
 
 func newCache(max int, ttl time.Duration) *cache {
-	return &cache{max: max, ttl: ttl}
+	return &cache{max: max, ttl: ttl, bank: make(map[bankKey]*budget)}
+}
+
+// budgetFor returns the budget a removed key of (org, version) left behind,
+// or a new one. Sharing the budget object (not a copy of its count) keeps
+// accounting exact while a caller still holds the removed key.
+func (c *cache) budgetFor(org string, version uint32) *budget {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := bankKey{org, version}
+	if b := c.bank[k]; b != nil {
+		delete(c.bank, k)
+		return b
+	}
+	return new(budget)
 }
 
 // get returns the cached key of org at version (0: the active key), if any.
@@ -127,7 +150,12 @@ func (c *cache) generation() uint64 {
 func (c *cache) put(k *Key, active bool, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed || gen != c.gen {
+	if c.closed {
+		return
+	}
+	if gen != c.gen {
+		// The caller still uses k once; keep its budget for the reload.
+		c.bankLocked(k)
 		return
 	}
 	for _, old := range c.viewLocked(k.Org).versions {
@@ -212,6 +240,7 @@ func (c *cache) removeLocked(e *entry) {
 		view.active = nil
 	}
 	c.setViewLocked(e.key.Org, view)
+	c.bankLocked(e.key)
 	// e.key stays: a lookup that raced with this removal may still be
 	// returning it. The entry, and with it the cipher, becomes garbage once
 	// no caller holds it.
@@ -227,6 +256,33 @@ func (c *cache) invalidate(org string) {
 	}
 }
 
+// bankLocked keeps k's budget for the next load of the same key. c.mu
+// must be held.
+func (c *cache) bankLocked(k *Key) {
+	if k.budget == nil {
+		return
+	}
+	if len(c.bank) >= c.max {
+		for bk := range c.bank { // drop any one: its remainder goes unused
+			delete(c.bank, bk)
+			break
+		}
+	}
+	c.bank[bankKey{k.Org, k.Version}] = k.budget
+}
+
+// invalidateAll drops every cached key.
+func (c *cache) invalidateAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	for _, e := range c.ring {
+		if e != nil {
+			c.removeLocked(e)
+		}
+	}
+}
+
 // close drops everything and refuses later insertions.
 func (c *cache) close() {
 	c.mu.Lock()
@@ -236,6 +292,7 @@ func (c *cache) close() {
 			c.removeLocked(e)
 		}
 	}
+	clear(c.bank)
 	c.closed = true
 }
 

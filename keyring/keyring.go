@@ -53,6 +53,11 @@ var (
 const (
 	DefaultCacheSize = 10000
 	DefaultCacheTTL  = 5 * time.Minute
+	// DefaultNonceThreshold rotates a key after 2^30 encryptions, well below
+	// the 2^32 bound for random 96-bit GCM nonces.
+	DefaultNonceThreshold = 1 << 30
+	// DefaultUsageBlock is the number of encryptions reserved at a time.
+	DefaultUsageBlock = 4096
 	// loadTimeout bounds one shared store read + unwrap, which runs detached
 	// from any single caller's cancellation so that one impatient caller
 	// does not fail the others waiting on the same load.
@@ -65,13 +70,18 @@ type Key struct {
 	Version uint32
 	// AEAD is AES-256-GCM with random nonces (format.NewAEAD).
 	AEAD cipher.AEAD
+
+	budget *budget // encryptions this process may still perform under the key
 }
 
-// keyStore is what the hot path needs from a store.
+// keyStore is what the keyring needs from a store.
 type keyStore interface {
 	ActiveKey(ctx context.Context, org string) (store.KeyVersion, error)
 	Key(ctx context.Context, org string, version uint32) (store.KeyVersion, error)
 	Org(ctx context.Context, id string) (store.Org, error)
+	ReserveUsage(ctx context.Context, org string, version uint32, n uint64) (uint64, error)
+	Changes(ctx context.Context, after int64, limit int) ([]store.Change, error)
+	LastChange(ctx context.Context) (int64, error)
 }
 
 // Options tune a Keyring. The zero value selects the defaults.
@@ -82,6 +92,16 @@ type Options struct {
 	// long a change made by another process can go unnoticed. Negative
 	// disables expiry.
 	CacheTTL time.Duration
+	// NonceThreshold is the reserved encryption count at which a key is
+	// reported exhausted (default DefaultNonceThreshold).
+	NonceThreshold uint64
+	// UsageBlock is how many encryptions are reserved from the store at a
+	// time (default DefaultUsageBlock).
+	UsageBlock uint64
+	// Exhausted is called, once per reservation that reaches the threshold,
+	// from the encrypting goroutine; it must not block. The engine rotates
+	// the organization's key in the background.
+	Exhausted func(org string, version uint32)
 }
 
 // Keyring resolves organizations to DEKs for encryption and decryption.
@@ -92,6 +112,7 @@ type Keyring struct {
 	cache  *cache
 	flight singleflight.Group
 	closed atomic.Bool
+	opts   Options
 
 	unwraps atomic.Uint64
 }
@@ -113,7 +134,16 @@ func New(st keyStore, kek kms.KEK, opts Options) (*Keyring, error) {
 	case opts.CacheTTL < 0:
 		opts.CacheTTL = 0
 	}
-	return &Keyring{store: st, kek: kek, cache: newCache(opts.CacheSize, opts.CacheTTL)}, nil
+	if opts.NonceThreshold == 0 {
+		opts.NonceThreshold = DefaultNonceThreshold
+	}
+	if opts.UsageBlock == 0 {
+		opts.UsageBlock = DefaultUsageBlock
+	}
+	if opts.UsageBlock > 1<<40 {
+		return nil, fmt.Errorf("keyring: usage block %d is too large", opts.UsageBlock)
+	}
+	return &Keyring{store: st, kek: kek, cache: newCache(opts.CacheSize, opts.CacheTTL), opts: opts}, nil
 }
 
 // Active returns the organization's active key, the one that encrypts.
@@ -222,7 +252,7 @@ func (k *Keyring) fetch(ctx context.Context, org string, version uint32) (*Key, 
 	if err != nil {
 		return nil, fmt.Errorf("keyring: key of org %q version %d: %w", org, kv.Version, err)
 	}
-	key := &Key{Org: org, Version: kv.Version, AEAD: aead}
+	key := &Key{Org: org, Version: kv.Version, AEAD: aead, budget: k.cache.budgetFor(org, kv.Version)}
 	k.cache.put(key, kv.State == store.StateActive, gen)
 	return key, nil
 }

@@ -85,6 +85,33 @@ func (m *Manager) Rotate(ctx context.Context, org string) (uint32, error) {
 	return 0, fmt.Errorf("keyring: rotate org %q: %w after %d attempts", org, store.ErrVersionConflict, maxRotateAttempts)
 }
 
+// RotateFrom rotates org only if version is still its active version, and
+// reports whether it did. Concurrent callers (several processes that all saw
+// the same key reach its nonce threshold) rotate once between them.
+func (m *Manager) RotateFrom(ctx context.Context, org string, version uint32) (bool, error) {
+	keys, err := m.Keys(ctx, org)
+	if err != nil {
+		return false, err
+	}
+	last := keys[len(keys)-1]
+	if last.Version != version || last.State != store.StateActive || version == ^uint32(0) {
+		return false, nil
+	}
+	kv, err := m.newVersion(ctx, org, version+1)
+	if err != nil {
+		return false, err
+	}
+	defer m.invalidate(org)
+	err = m.store.AddKey(ctx, kv)
+	if errors.Is(err, store.ErrVersionConflict) {
+		return false, nil // another process rotated first
+	}
+	if err != nil {
+		return false, fmt.Errorf("keyring: rotate org %q: %w", org, err)
+	}
+	return true, nil
+}
+
 // Retire makes a decrypt-only version refuse to decrypt. It is reversible
 // with Reinstate.
 func (m *Manager) Retire(ctx context.Context, org string, version uint32) error {

@@ -99,7 +99,8 @@ type KeyVersion struct {
 type Store interface {
 	// CreateOrg creates org with first as its version 1 in one transaction.
 	// first.Org must be org.ID, first.Version 1 and first.State active;
-	// org.CreatedAt and first's CreatedAt and UpdatedAt are set by the store.
+	// org.CreatedAt and first's CreatedAt and UpdatedAt are set by the store,
+	// and first.Usage is ignored (a new version starts at 0).
 	// It returns ErrOrgExists if the id is taken.
 	CreateOrg(ctx context.Context, org Org, first KeyVersion) error
 	// Org returns one organization or ErrNotFound.
@@ -119,8 +120,9 @@ type Store interface {
 	Keys(ctx context.Context, org string) ([]KeyVersion, error)
 	// AddKey adds kv as the organization's new active version and moves the
 	// previous active version to decrypt-only, atomically. kv.State must be
-	// active; the store sets the times. kv.Version must be exactly the
-	// highest existing version plus one, else ErrVersionConflict.
+	// active; the store sets the times and ignores kv.Usage (a new version
+	// starts at 0). kv.Version must be exactly the highest existing version
+	// plus one, else ErrVersionConflict.
 	AddKey(ctx context.Context, kv KeyVersion) error
 	// SetKeyState moves a version between decrypt-only and retired. Any other
 	// change returns ErrInvalidTransition (activation happens only through
@@ -137,7 +139,13 @@ type Store interface {
 	// blocks before they encrypt, so the stored count is never below the
 	// number of encryptions performed, across any number of processes. It
 	// returns ErrNotFound for an unknown version and ErrInvalidArgument for
-	// n == 0. KeyVersion.Usage reports the total.
+	// n == 0. Only an active or decrypt-only version takes reservations (a
+	// process may still encrypt under a version another process just
+	// rotated); a retired or destroyed one returns ErrInvalidTransition. A
+	// total beyond what the store can count (at least 2^63-1) returns
+	// ErrInvalidArgument: the count never wraps around. A refused call
+	// changes nothing. A reservation is not a key change: it appends no
+	// Change. KeyVersion.Usage reports the total.
 	ReserveUsage(ctx context.Context, org string, version uint32, n uint64) (uint64, error)
 
 	// Changes returns up to limit changes with Seq greater than after, in

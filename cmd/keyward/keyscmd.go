@@ -20,6 +20,7 @@ type keyJSON struct {
 	State      string    `json:"state"`
 	KEK        string    `json:"kek"`
 	KEKVersion uint32    `json:"kek_version"`
+	Usage      uint64    `json:"usage"`
 	CreatedAt  time.Time `json:"created_at"`
 	UpdatedAt  time.Time `json:"updated_at"`
 }
@@ -45,7 +46,7 @@ func (a *app) keysCmd() *cobra.Command {
 			}
 			out := make([]keyJSON, len(keys))
 			for i, k := range keys {
-				out[i] = keyJSON{k.Version, string(k.State), k.KEKID, k.KEKVersion, k.CreatedAt, k.UpdatedAt}
+				out[i] = keyJSON{k.Version, string(k.State), k.KEKID, k.KEKVersion, k.Usage, k.CreatedAt, k.UpdatedAt}
 			}
 			if a.jsonOut {
 				return a.printJSON(struct {
@@ -54,9 +55,9 @@ func (a *app) keysCmd() *cobra.Command {
 				}{org, out})
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "VERSION\tSTATE\tKEK\tCREATED")
+			fmt.Fprintln(tw, "VERSION\tSTATE\tUSAGE\tKEK\tCREATED")
 			for _, k := range out {
-				fmt.Fprintf(tw, "v%d\t%s\t%s#%d\t%s\n", k.Version, k.State, k.KEK, k.KEKVersion, k.CreatedAt.Format(time.RFC3339))
+				fmt.Fprintf(tw, "v%d\t%s\t%d\t%s#%d\t%s\n", k.Version, k.State, k.Usage, k.KEK, k.KEKVersion, k.CreatedAt.Format(time.RFC3339))
 			}
 			return tw.Flush()
 		},

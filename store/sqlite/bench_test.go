@@ -56,3 +56,38 @@ func BenchmarkActiveKey(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkReserveUsage measures one reservation: a durable write
+// transaction of one UPDATE … RETURNING, as an engine makes once per block.
+func BenchmarkReserveUsage(b *testing.B) {
+	s := benchStore(b)
+	if err := s.CreateOrg(b.Context(), store.Org{ID: "acme"}, key("acme", 1)); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := s.ReserveUsage(b.Context(), "acme", 1, 1000); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkChanges measures the poll of a watcher that is up to date: an
+// empty page after the feed's end.
+func BenchmarkChanges(b *testing.B) {
+	s := benchStore(b)
+	for i := range 100 {
+		id := fmt.Sprintf("org-%03d", i)
+		if err := s.CreateOrg(b.Context(), store.Org{ID: id}, key(id, 1)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	last, err := s.LastChange(b.Context())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := s.Changes(b.Context(), last, 100); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -5,12 +5,15 @@
 //
 // # Schema
 //
-// Two STRICT tables, created by the numbered SQL files embedded from
+// Three STRICT tables, created by the numbered SQL files embedded from
 // migrations/:
 //
 //	orgs          (id PRIMARY KEY, created_at)
 //	key_versions  (org_id → orgs, version, state, kek_id, kek_version,
-//	               wrapped, created_at, updated_at; PRIMARY KEY (org_id, version))
+//	               wrapped, created_at, updated_at, usage;
+//	               PRIMARY KEY (org_id, version))
+//	key_changes   (seq INTEGER PRIMARY KEY AUTOINCREMENT, org_id → orgs,
+//	               version, state, changed_at)
 //
 // Times are unix milliseconds, read back as UTC. The store's invariants are
 // enforced twice. Each write runs in one transaction that checks them and
@@ -20,8 +23,23 @@
 // and "destroyed ⇔ no wrapped key"; a partial unique index allowing one
 // active version per organization; triggers requiring new versions to be the
 // next number and active, allowing only the lifecycle's state transitions,
-// and forbidding deletes (a version number is never reused). Constraint
-// violations are mapped to the store sentinels as well.
+// and forbidding deletes (a version number is never reused); triggers
+// keeping usage from decreasing or growing under a retired or destroyed
+// version. Constraint violations are mapped to the store sentinels as well.
+//
+// # Usage and the change feed
+//
+// ReserveUsage is one write transaction, a single UPDATE … RETURNING in the
+// common case, so concurrent reservations from any number of processes never
+// lose an update. Counts are signed 64-bit integers in SQLite: a total past
+// 2^63-1 is refused, never wrapped around.
+//
+// key_changes is written by triggers only: inserting a version (CreateOrg,
+// AddKey) and changing a version's state other than AddKey's demotion of the
+// active one (SetKeyState, DestroyKey) append one row in the same
+// transaction, so every key change, by any code path, is in the feed exactly
+// once, and a no-op or refused call appends nothing. With one writer at a
+// time, seq order is commit order. The feed is append-only.
 //
 // # Migrations
 //

@@ -75,7 +75,8 @@ func classify(err error) error {
 		switch {
 		case strings.Contains(msg, "keyward: key version conflict"):
 			return fmt.Errorf("%w (%w)", store.ErrVersionConflict, err)
-		case strings.Contains(msg, "keyward: invalid key state transition"):
+		case strings.Contains(msg, "keyward: invalid key state transition"),
+			strings.Contains(msg, "keyward: no usage under a retired or destroyed key version"):
 			return fmt.Errorf("%w (%w)", store.ErrInvalidTransition, err)
 		}
 		return fmt.Errorf("%w (%w)", store.ErrInvalidArgument, err)

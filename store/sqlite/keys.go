@@ -11,7 +11,7 @@ import (
 )
 
 // keyColumns are the columns scanKey reads, in its order.
-const keyColumns = `org_id, version, state, kek_id, kek_version, wrapped, created_at, updated_at`
+const keyColumns = `org_id, version, state, kek_id, kek_version, wrapped, usage, created_at, updated_at`
 
 // scanKey reads one key_versions row. database/sql copies the wrapped bytes,
 // so the returned slice belongs to the caller.
@@ -20,15 +20,16 @@ func scanKey(row interface{ Scan(...any) error }) (store.KeyVersion, error) {
 		kv                 store.KeyVersion
 		version, kekVer    int64
 		state              string
+		usage              int64
 		created, updatedAt int64
 	)
-	if err := row.Scan(&kv.Org, &version, &state, &kv.KEKID, &kekVer, &kv.Wrapped, &created, &updatedAt); err != nil {
+	if err := row.Scan(&kv.Org, &version, &state, &kv.KEKID, &kekVer, &kv.Wrapped, &usage, &created, &updatedAt); err != nil {
 		return store.KeyVersion{}, err
 	}
-	if version < 1 || version > math.MaxUint32 || kekVer < 0 || kekVer > math.MaxUint32 {
-		return store.KeyVersion{}, fmt.Errorf("corrupt key row %q/%d: kek version %d", kv.Org, version, kekVer)
+	if version < 1 || version > math.MaxUint32 || kekVer < 0 || kekVer > math.MaxUint32 || usage < 0 {
+		return store.KeyVersion{}, fmt.Errorf("corrupt key row %q/%d: kek version %d, usage %d", kv.Org, version, kekVer, usage)
 	}
-	kv.Version, kv.KEKVersion = uint32(version), uint32(kekVer)
+	kv.Version, kv.KEKVersion, kv.Usage = uint32(version), uint32(kekVer), uint64(usage)
 	kv.State = store.KeyState(state)
 	kv.CreatedAt, kv.UpdatedAt = fromMillis(created), fromMillis(updatedAt)
 	return kv, nil
@@ -108,7 +109,9 @@ func (s *Store) Keys(ctx context.Context, org string) (keys []store.KeyVersion, 
 
 // AddKey implements store.Store. Inside one BEGIN IMMEDIATE transaction it
 // checks that kv.Version is the highest version plus one, moves the active
-// version to decrypt-only and inserts kv as the active version.
+// version to decrypt-only and inserts kv as the active version; the insert
+// appends one change to the feed (see Changes). kv.Usage is ignored: a new
+// version starts at 0.
 func (s *Store) AddKey(ctx context.Context, kv store.KeyVersion) error {
 	op := fmt.Sprintf("add key to org %q version %d", kv.Org, kv.Version)
 	if err := validNewKey(kv); err != nil {
@@ -143,9 +146,12 @@ func (s *Store) AddKey(ctx context.Context, kv store.KeyVersion) error {
 	})
 }
 
-// insertKey inserts kv as a new active version created at now (ms).
+// insertKey inserts kv as a new active version created at now (ms), with
+// no usage yet (kv.Usage is ignored). The schema's insert trigger appends
+// the change to key_changes.
 func insertKey(ctx context.Context, tx *sql.Tx, kv store.KeyVersion, now int64) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO key_versions (`+keyColumns+`)
+	_, err := tx.ExecContext(ctx, `INSERT INTO key_versions
+		(org_id, version, state, kek_id, kek_version, wrapped, created_at, updated_at)
 		VALUES (?, ?, 'active', ?, ?, ?, ?, ?)`,
 		kv.Org, kv.Version, kv.KEKID, kv.KEKVersion, kv.Wrapped, now, now)
 	return err

@@ -10,7 +10,8 @@ import (
 )
 
 // SetKeyState implements store.Store: only decrypt-only ↔ retired; setting a
-// decrypt-only or retired version to its current state is a no-op.
+// decrypt-only or retired version to its current state is a no-op. A move
+// appends one change to the feed (see Changes), a no-op none.
 func (s *Store) SetKeyState(ctx context.Context, org string, version uint32, to store.KeyState) error {
 	op := fmt.Sprintf("set state of org %q version %d to %q", org, version, to)
 	if err := validVersion(org, version); err != nil {
@@ -45,7 +46,9 @@ func settable(st store.KeyState) bool {
 // wrapped key is overwritten in the database file. After the commit it asks
 // for a WAL checkpoint that truncates the write-ahead log, which may still
 // hold the old page; that is best effort (a busy reader can delay it until a
-// later checkpoint), and backups taken earlier keep their copy.
+// later checkpoint), and backups taken earlier keep their copy. Destroying
+// appends one change to the feed (see Changes); destroying a destroyed
+// version changes nothing and appends none.
 func (s *Store) DestroyKey(ctx context.Context, org string, version uint32) error {
 	op := fmt.Sprintf("destroy key of org %q version %d", org, version)
 	if err := validVersion(org, version); err != nil {

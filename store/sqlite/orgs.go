@@ -10,7 +10,9 @@ import (
 )
 
 // CreateOrg implements store.Store. The store sets org.CreatedAt and the
-// first version's CreatedAt and UpdatedAt; first.Org must equal org.ID.
+// first version's CreatedAt and UpdatedAt and starts its Usage at 0;
+// first.Org must equal org.ID. Inserting version 1 appends one change to the
+// feed (see Changes).
 func (s *Store) CreateOrg(ctx context.Context, org store.Org, first store.KeyVersion) error {
 	op := fmt.Sprintf("create org %q", org.ID)
 	if err := validOrg(org.ID); err != nil {

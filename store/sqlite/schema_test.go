@@ -32,23 +32,23 @@ func TestSchemaEnforcesInvariants(t *testing.T) {
 		want  error
 	}{
 		{"SecondActive",
-			`INSERT INTO key_versions VALUES ('acme', 3, 'active', 'k', 1, x'01', 0, 0)`, store.ErrVersionConflict},
+			`INSERT INTO key_versions VALUES ('acme', 3, 'active', 'k', 1, x'01', 0, 0, 0)`, store.ErrVersionConflict},
 		{"VersionGap",
-			`INSERT INTO key_versions VALUES ('acme', 4, 'active', 'k', 1, x'01', 0, 0)`, store.ErrVersionConflict},
+			`INSERT INTO key_versions VALUES ('acme', 4, 'active', 'k', 1, x'01', 0, 0, 0)`, store.ErrVersionConflict},
 		{"VersionReuse",
-			`INSERT INTO key_versions VALUES ('acme', 2, 'active', 'k', 1, x'01', 0, 0)`, store.ErrVersionConflict},
+			`INSERT INTO key_versions VALUES ('acme', 2, 'active', 'k', 1, x'01', 0, 0, 0)`, store.ErrVersionConflict},
 		{"VersionZero",
 			`UPDATE key_versions SET version = 0 WHERE version = 1`, store.ErrInvalidArgument},
 		{"InsertNotActive",
 			`UPDATE key_versions SET state = 'decrypt-only' WHERE version = 2;
-			 INSERT INTO key_versions VALUES ('acme', 3, 'retired', 'k', 1, x'01', 0, 0)`, store.ErrInvalidTransition},
+			 INSERT INTO key_versions VALUES ('acme', 3, 'retired', 'k', 1, x'01', 0, 0, 0)`, store.ErrInvalidTransition},
 		// The transition trigger fires before the CHECK on state.
 		{"UnknownState",
 			`UPDATE key_versions SET state = 'enabled' WHERE version = 1`, store.ErrInvalidTransition},
 		{"VersionTooLarge",
 			`UPDATE key_versions SET version = 4294967296 WHERE version = 1`, store.ErrInvalidArgument},
 		{"UnknownOrg",
-			`INSERT INTO key_versions VALUES ('nope', 1, 'active', 'k', 1, x'01', 0, 0)`, store.ErrNotFound},
+			`INSERT INTO key_versions VALUES ('nope', 1, 'active', 'k', 1, x'01', 0, 0, 0)`, store.ErrNotFound},
 		{"DuplicateOrg",
 			`INSERT INTO orgs VALUES ('acme', 0)`, store.ErrOrgExists},
 		{"EmptyOrg",

@@ -203,6 +203,12 @@ func TestCloseThenUse(t *testing.T) {
 			return s.SetKeyState(ctx, "acme", 1, store.StateRetired)
 		},
 		"DestroyKey": func() error { return s.DestroyKey(ctx, "acme", 1) },
+		"ReserveUsage": func() error {
+			_, err := s.ReserveUsage(ctx, "acme", 1, 1)
+			return err
+		},
+		"Changes":    func() error { _, err := s.Changes(ctx, 0, 10); return err },
+		"LastChange": func() error { _, err := s.LastChange(ctx); return err },
 	}
 	for name, call := range calls {
 		if err := call(); !errors.Is(err, sqlite.ErrClosed) {

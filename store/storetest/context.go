@@ -23,11 +23,14 @@ func testContext(t *testing.T, open Opener) {
 }
 
 // testDeadContext calls every method with a context that is already done:
-// each fails with the context's error and nothing changes.
+// each fails with the context's error, nothing changes and no change is
+// appended to the feed.
 func testDeadContext(t *testing.T, s store.Store, ctx context.Context, want error) {
 	createOrg(t, s, "acme")
 	addKeys(t, s, "acme", 2, 2)
+	reserve(t, s, "acme", 2, 3, 3)
 	before := take(t, s)
+	last := mustLastChange(t, s)
 	calls := []struct {
 		name string
 		call func() error
@@ -41,6 +44,9 @@ func testDeadContext(t *testing.T, s store.Store, ctx context.Context, want erro
 		{"AddKey", func() error { return s.AddKey(ctx, newKey("acme", 3)) }},
 		{"SetKeyState", func() error { return s.SetKeyState(ctx, "acme", 1, store.StateRetired) }},
 		{"DestroyKey", func() error { return s.DestroyKey(ctx, "acme", 1) }},
+		{"ReserveUsage", func() error { _, err := s.ReserveUsage(ctx, "acme", 2, 1); return err }},
+		{"Changes", func() error { _, err := s.Changes(ctx, 0, 10); return err }},
+		{"LastChange", func() error { _, err := s.LastChange(ctx); return err }},
 	}
 	for _, c := range calls {
 		if err := c.call(); !errors.Is(err, want) {
@@ -48,4 +54,5 @@ func testDeadContext(t *testing.T, s store.Store, ctx context.Context, want erro
 		}
 	}
 	checkUnchanged(t, s, before)
+	checkNoChanges(t, s, "calls with a done context", last)
 }

@@ -114,6 +114,9 @@ func keyDiff(got, want store.KeyVersion) string {
 	if !bytes.Equal(got.Wrapped, want.Wrapped) {
 		add("Wrapped", fmt.Sprintf("%q", got.Wrapped), fmt.Sprintf("%q", want.Wrapped))
 	}
+	if got.Usage != want.Usage {
+		add("Usage", got.Usage, want.Usage)
+	}
 	if !got.CreatedAt.Equal(want.CreatedAt) {
 		add("CreatedAt", got.CreatedAt, want.CreatedAt)
 	}
