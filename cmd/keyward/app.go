@@ -75,12 +75,22 @@ func (a *app) open(ctx context.Context) (*keyward.Engine, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	eng, err := keyward.Open(d.Store, d.KEK, nil)
+	eng, err := keyward.Open(d.Store, d.KEK, cliOptions(keyward.Options{}))
 	if err != nil {
 		d.Close()
 		return nil, nil, err
 	}
 	return eng, func() { eng.Close(); d.Close() }, nil
+}
+
+// cliOptions adapts engine options to a short-lived CLI process: it reserves
+// encryptions one at a time (a server reserves blocks; a CLI call would
+// leave most of a block unused) and does not watch for other processes'
+// changes (it exits long before a poll would matter).
+func cliOptions(o keyward.Options) *keyward.Options {
+	o.UsageBlock = 1
+	o.ChangePoll = -1
+	return &o
 }
 
 // printJSON writes v as one line of JSON.
