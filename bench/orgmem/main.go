@@ -1,0 +1,151 @@
+// Command orgmem measures an engine's memory as organizations are created
+// and used: it creates N orgs (each with its v1 data key), encrypts one value
+// for each, and prints the process RSS and Go heap every step. With the key
+// cache bounded (-cache), memory must level off once the cache is full
+// instead of growing with the org count.
+//
+//	go run ./bench/orgmem -orgs 100000 -cache 10000                 # SQLite in a temp dir
+//	go run ./bench/orgmem -orgs 100000 -cache 10000 -postgres URL    # PostgreSQL (fresh schema, dropped after)
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/kms/localkms"
+	"github.com/keyward/keyward/store"
+	"github.com/keyward/keyward/store/postgres"
+	"github.com/keyward/keyward/store/sqlite"
+)
+
+func main() {
+	orgs := flag.Int("orgs", 100000, "organizations to create")
+	cacheSize := flag.Int("cache", 10000, "key cache bound")
+	step := flag.Int("step", 10000, "report every this many orgs")
+	workers := flag.Int("workers", 8, "concurrent creators")
+	pgURL := flag.String("postgres", "", "PostgreSQL URL (default: SQLite in a temp dir)")
+	flag.Parse()
+	if err := run(*orgs, *cacheSize, *step, *workers, *pgURL); err != nil {
+		fmt.Fprintln(os.Stderr, "orgmem:", err)
+		os.Exit(1)
+	}
+}
+
+func run(orgs, cacheSize, step, workers int, pgURL string) error {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "orgmem")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	st, cleanup, err := openStore(ctx, dir, pgURL)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	kek, err := localkms.Create(filepath.Join(dir, "kek.key"))
+	if err != nil {
+		return err
+	}
+	eng, err := keyward.Open(st, kek, &keyward.Options{CacheSize: cacheSize})
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+
+	fmt.Printf("%8s %10s %10s %10s %8s %10s\n", "orgs", "rss_MiB", "heap_MiB", "cached", "orgs/s", "elapsed")
+	start := time.Now()
+	for done := 0; done < orgs; done += step {
+		n := min(step, orgs-done)
+		t0 := time.Now()
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		errs := make(chan error, workers)
+		for range workers {
+			wg.Go(func() {
+				for {
+					i := int(next.Add(1)) - 1
+					if i >= n {
+						return
+					}
+					org := fmt.Sprintf("org-%07d", done+i)
+					if _, err := eng.CreateOrg(ctx, org); err != nil {
+						errs <- err
+						return
+					}
+					if _, err := eng.Encrypt(ctx, org, []byte("sk_live_example"), "integrations.key"); err != nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		if err := <-errs; err != nil {
+			return err
+		}
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		fmt.Printf("%8d %10.1f %10.1f %10d %8.0f %10s\n", done+n, rssMiB(), float64(ms.HeapAlloc)/(1<<20),
+			eng.Stats().Len, float64(n)/time.Since(t0).Seconds(), time.Since(start).Round(time.Second))
+	}
+	return nil
+}
+
+func openStore(ctx context.Context, dir, pgURL string) (store.Store, func(), error) {
+	if pgURL == "" {
+		st, err := sqlite.Open(ctx, filepath.Join(dir, "keyward.db"))
+		if err != nil {
+			return nil, nil, err
+		}
+		return st, func() { st.Close() }, nil
+	}
+	suffix := make([]byte, 6)
+	rand.Read(suffix)
+	schema := "orgmem_" + hex.EncodeToString(suffix)
+	st, err := postgres.Open(ctx, postgres.Config{URL: pgURL, Schema: schema})
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, func() {
+		st.Close()
+		if c, err := pgx.Connect(context.Background(), pgURL); err == nil {
+			c.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+			c.Close(context.Background())
+		}
+	}, nil
+}
+
+// rssMiB reads the resident set size from /proc/self/status (Linux).
+func rssMiB() float64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			var kb float64
+			fmt.Sscanf(strings.TrimSpace(v), "%f", &kb)
+			return kb / 1024
+		}
+	}
+	return -1
+}

@@ -1,0 +1,199 @@
+package postgres
+
+import (
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/keyward/keyward/store"
+)
+
+func TestEmbeddedMigrations(t *testing.T) {
+	migs, err := loadMigrations(migrationFiles, "migrations")
+	if err != nil {
+		t.Fatalf("embedded migrations: %v", err)
+	}
+	for i, m := range migs {
+		if m.version != int64(i+1) || strings.TrimSpace(m.sql) == "" {
+			t.Errorf("migration %d: %+v", i, m.name)
+		}
+	}
+}
+
+func TestLoadMigrations(t *testing.T) {
+	file := func(body string) *fstest.MapFile { return &fstest.MapFile{Data: []byte(body)} }
+	tests := []struct {
+		name    string
+		files   fstest.MapFS
+		want    []string
+		wantErr string
+	}{
+		{"Ordered", fstest.MapFS{
+			"m/0002_b.sql": file("B"), "m/0001_a.sql": file("A"), "m/README": file("x"),
+		}, []string{"0001_a.sql", "0002_b.sql"}, ""},
+		{"Gap", fstest.MapFS{"m/0001_a.sql": file("A"), "m/0003_c.sql": file("C")}, nil, "want version 2"},
+		{"Duplicate", fstest.MapFS{"m/0001_a.sql": file("A"), "m/0001_b.sql": file("B")}, nil, "want version 2"},
+		{"StartsAtTwo", fstest.MapFS{"m/0002_a.sql": file("A")}, nil, "want version 1"},
+		{"BadName", fstest.MapFS{"m/first.sql": file("A")}, nil, "NNNN_description"},
+		{"Zero", fstest.MapFS{"m/0000_a.sql": file("A")}, nil, "NNNN_description"},
+		{"Empty", fstest.MapFS{"m/README": file("x")}, nil, "no migrations"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			migs, err := loadMigrations(tt.files, "m")
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("got error %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, m := range migs {
+				got = append(got, m.name)
+			}
+			if strings.Join(got, ",") != strings.Join(tt.want, ",") {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// appliedMigrations describes the schema_migrations table of s's schema.
+func appliedMigrations(t *testing.T, s *Store) string {
+	t.Helper()
+	var desc string
+	if err := s.pool.QueryRow(t.Context(), `SELECT string_agg(version || ':' || name || ':' || applied_at, ',' ORDER BY version)
+		FROM schema_migrations`).Scan(&desc); err != nil {
+		t.Fatal(err)
+	}
+	return desc
+}
+
+// TestConcurrentOpen starts many processes' worth of stores on one new
+// schema at once: the advisory lock lets exactly one of them migrate.
+func TestConcurrentOpen(t *testing.T) {
+	t.Parallel()
+	schema := newSchema(t)
+	const n = 8
+	stores := make([]*Store, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { stores[i], errs[i] = Open(t.Context(), config(t, schema)) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Open %d: %v", i, err)
+			continue
+		}
+		t.Cleanup(func() { stores[i].Close() })
+	}
+	if t.Failed() {
+		return
+	}
+	migs, err := loadMigrations(migrationFiles, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := queryInt(t, stores[0], `SELECT count(*) FROM schema_migrations`); got != int64(len(migs)) {
+		t.Errorf("schema_migrations has %d rows, want %d", got, len(migs))
+	}
+	createOrg(t, stores[0], "acme")
+	if _, err := stores[n-1].Org(t.Context(), "acme"); err != nil {
+		t.Errorf("Org from another store on the schema: %v", err)
+	}
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	schema := newSchema(t)
+	s, err := Open(ctx, config(t, schema))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	createOrg(t, s, "acme")
+	if err := s.AddKey(ctx, key("acme", 2)); err != nil {
+		t.Fatalf("AddKey: %v", err)
+	}
+	want, err := s.Keys(ctx, "acme")
+	if err != nil {
+		t.Fatalf("Keys: %v", err)
+	}
+	migrations := appliedMigrations(t, s)
+	s.Close()
+	for i := range 2 {
+		s, err := Open(ctx, config(t, schema))
+		if err != nil {
+			t.Fatalf("reopen %d: %v", i, err)
+		}
+		got, err := s.Keys(ctx, "acme")
+		if err != nil || len(got) != len(want) {
+			t.Fatalf("reopen %d: Keys: got %v, %v; want %d versions", i, got, err, len(want))
+		}
+		for j := range got {
+			if got[j].State != want[j].State || string(got[j].Wrapped) != string(want[j].Wrapped) ||
+				!got[j].UpdatedAt.Equal(want[j].UpdatedAt) {
+				t.Errorf("reopen %d: version %d: got %+v, want %+v", i, j+1, got[j], want[j])
+			}
+		}
+		if again := appliedMigrations(t, s); again != migrations {
+			t.Errorf("reopen %d: schema_migrations %q, want unchanged %q", i, again, migrations)
+		}
+		s.Close()
+	}
+}
+
+func TestFutureSchemaRefused(t *testing.T) {
+	t.Parallel()
+	schema := newSchema(t)
+	s := openSchema(t, schema)
+	exec(t, s, `INSERT INTO schema_migrations (version, name)
+		SELECT max(version) + 1, 'from_the_future.sql' FROM schema_migrations`)
+	s2, err := Open(t.Context(), config(t, schema))
+	if err == nil {
+		s2.Close()
+		t.Fatal("Open of a newer schema succeeded")
+	}
+	if !errors.Is(err, ErrSchemaTooNew) || errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("Open of a newer schema: got error %v, want %v", err, ErrSchemaTooNew)
+	}
+}
+
+// TestForeignMigrationTable: a schema whose schema_migrations belongs to
+// another tool (Rails keeps a text version) is refused, and left alone.
+func TestForeignMigrationTable(t *testing.T) {
+	t.Parallel()
+	schema := newSchema(t)
+	conn := connect(t)
+	q := pgx.Identifier{schema}.Sanitize()
+	for _, stmt := range []string{
+		`CREATE SCHEMA ` + q,
+		`CREATE TABLE ` + q + `.schema_migrations (version varchar PRIMARY KEY)`,
+		`INSERT INTO ` + q + `.schema_migrations VALUES ('20240101000000')`,
+	} {
+		if _, err := conn.Exec(t.Context(), stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	s, err := Open(t.Context(), config(t, schema))
+	if err == nil {
+		s.Close()
+		t.Fatal("Open of a schema with another tool's schema_migrations succeeded")
+	}
+	if !strings.Contains(err.Error(), "another tool") {
+		t.Errorf("Open: got error %v, want one naming another tool's table", err)
+	}
+	var tables int
+	if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM pg_tables WHERE schemaname = $1`, schema).Scan(&tables); err != nil || tables != 1 {
+		t.Errorf("schema has %d tables (%v), want its 1 table untouched", tables, err)
+	}
+}
