@@ -73,7 +73,7 @@ type Options struct {
 	// 96-bit nonces stay safe to 2^32 per key).
 	NonceThreshold uint64
 	// UsageBlock is how many encryptions an engine reserves from the store
-	// at a time (default 4096). The stored count is never below the true
+	// at a time (default 65,536). The stored count is never below the true
 	// count and at most one block above it per engine.
 	UsageBlock uint64
 	// ChangePoll is how often the engine polls the store's change feed for

@@ -40,13 +40,6 @@ var (
 	ErrNotInitialized = errors.New("data directory is not initialized")
 )
 
-// Dir is an opened data directory.
-type Dir struct {
-	Path  string
-	Store *sqlite.Store
-	KEK   *localkms.KEK
-}
-
 // Resolve picks the data directory: flag if set, else $KEYWARD_DATA, else
 // ./keyward-data. getenv is os.Getenv in production.
 func Resolve(flag string, getenv func(string) string) string {
@@ -87,22 +80,12 @@ func Init(ctx context.Context, path string) error {
 	return st.Close()
 }
 
-// Open opens an initialized data directory. Close the returned Dir.
-func Open(ctx context.Context, path string) (*Dir, error) {
-	db := filepath.Join(path, DBFile)
-	if _, err := os.Stat(db); errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s has no %s (run keyward init --data %s first)", ErrNotInitialized, path, DBFile, path)
+// Check reports ErrNotInitialized, with what to run, unless Init prepared path.
+func Check(path string) error {
+	for _, f := range []string{DBFile, KEKFile} {
+		if _, err := os.Stat(filepath.Join(path, f)); errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%w: %s has no %s (run keyward init --data %s first)", ErrNotInitialized, path, f, path)
+		}
 	}
-	kek, err := localkms.Open(filepath.Join(path, KEKFile))
-	if err != nil {
-		return nil, fmt.Errorf("datadir: %w", err)
-	}
-	st, err := sqlite.Open(ctx, db)
-	if err != nil {
-		return nil, fmt.Errorf("datadir: %w", err)
-	}
-	return &Dir{Path: path, Store: st, KEK: kek}, nil
+	return nil
 }
-
-// Close closes the store.
-func (d *Dir) Close() error { return d.Store.Close() }

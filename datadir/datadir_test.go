@@ -36,8 +36,8 @@ func TestResolve(t *testing.T) {
 func TestInitOpen(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "data")
-	if _, err := datadir.Open(ctx, dir); !errors.Is(err, datadir.ErrNotInitialized) {
-		t.Fatalf("Open before Init: got %v, want ErrNotInitialized", err)
+	if err := datadir.Check(dir); !errors.Is(err, datadir.ErrNotInitialized) {
+		t.Fatalf("Check before Init: got %v, want ErrNotInitialized", err)
 	}
 	if err := datadir.Init(ctx, dir); err != nil {
 		t.Fatal(err)
@@ -53,12 +53,8 @@ func TestInitOpen(t *testing.T) {
 	if err != nil || string(after) != string(kek) {
 		t.Fatalf("second Init changed the KEK file (%v)", err)
 	}
-	d, err := datadir.Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Close(); err != nil {
-		t.Fatal(err)
+	if err := datadir.Check(dir); err != nil {
+		t.Fatalf("Check after Init: %v", err)
 	}
 }
 

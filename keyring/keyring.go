@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -57,7 +58,7 @@ const (
 	// the 2^32 bound for random 96-bit GCM nonces.
 	DefaultNonceThreshold = 1 << 30
 	// DefaultUsageBlock is the number of encryptions reserved at a time.
-	DefaultUsageBlock = 4096
+	DefaultUsageBlock = 1 << 16
 	// loadTimeout bounds one shared store read + unwrap, which runs detached
 	// from any single caller's cancellation so that one impatient caller
 	// does not fail the others waiting on the same load.
@@ -114,6 +115,13 @@ type Keyring struct {
 	closed atomic.Bool
 	opts   Options
 
+	// Background work (block prefetches), stopped by Close.
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	bgMu     sync.Mutex // guards bgClosed against bg.Add after Close
+	bgClosed bool
+	bg       sync.WaitGroup
+
 	unwraps atomic.Uint64
 }
 
@@ -143,7 +151,9 @@ func New(st keyStore, kek kms.KEK, opts Options) (*Keyring, error) {
 	if opts.UsageBlock > 1<<40 {
 		return nil, fmt.Errorf("keyring: usage block %d is too large", opts.UsageBlock)
 	}
-	return &Keyring{store: st, kek: kek, cache: newCache(opts.CacheSize, opts.CacheTTL), opts: opts}, nil
+	k := &Keyring{store: st, kek: kek, cache: newCache(opts.CacheSize, opts.CacheTTL), opts: opts}
+	k.bgCtx, k.bgCancel = context.WithCancel(context.Background())
+	return k, nil
 }
 
 // Active returns the organization's active key, the one that encrypts.
@@ -169,10 +179,28 @@ func (k *Keyring) Version(ctx context.Context, org string, version uint32) (*Key
 // Invalidate drops every cached key of org, so the next use reads the store.
 func (k *Keyring) Invalidate(org string) { k.cache.invalidate(org) }
 
-// Close drops every cached key. Later calls fail with ErrClosed.
+// Close stops background reservations and drops every cached key. Later
+// calls fail with ErrClosed.
 func (k *Keyring) Close() {
 	k.closed.Store(true)
+	k.bgMu.Lock()
+	k.bgClosed = true
+	k.bgMu.Unlock()
+	k.bgCancel()
+	k.bg.Wait()
 	k.cache.close()
+}
+
+// bgStart registers one background goroutine, unless the keyring is closed.
+// The goroutine must call k.bg.Done.
+func (k *Keyring) bgStart() bool {
+	k.bgMu.Lock()
+	defer k.bgMu.Unlock()
+	if k.bgClosed {
+		return false
+	}
+	k.bg.Add(1)
+	return true
 }
 
 // Stats is a snapshot of the cache counters.

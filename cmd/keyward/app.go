@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/config"
 	"github.com/keyward/keyward/datadir"
 )
 
@@ -24,8 +25,9 @@ type env struct {
 // app carries the global flags and opens what a command needs.
 type app struct {
 	*env
-	data    string
-	jsonOut bool
+	data     string
+	confPath string
+	jsonOut  bool
 }
 
 // run executes one command line and returns the process exit code.
@@ -59,6 +61,7 @@ Start with:  keyward init     (creates ./keyward-data)`,
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&a.data, "data", "", "data directory (default $KEYWARD_DATA, then ./keyward-data)")
+	root.PersistentFlags().StringVar(&a.confPath, "config", "", "config file naming the store and KEK (see docs/CONFIG.md); replaces --data")
 	root.PersistentFlags().BoolVar(&a.jsonOut, "json", false, "print JSON for scripts")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(a.initCmd(), a.orgCmd(), a.encryptCmd(), a.decryptCmd(), a.keysCmd(), a.rotateCmd())
@@ -68,14 +71,33 @@ Start with:  keyward init     (creates ./keyward-data)`,
 // dataDir is the data directory chosen by --data, $KEYWARD_DATA or the default.
 func (a *app) dataDir() string { return datadir.Resolve(a.data, a.getenv) }
 
-// open opens the data directory and an engine on it; call the returned
-// function when done.
+// config returns the configuration chosen by --config, or the embedded
+// default for the data directory.
+func (a *app) config() (*config.Config, error) {
+	if a.confPath == "" {
+		if err := datadir.Check(a.dataDir()); err != nil {
+			return nil, err
+		}
+		return config.ForDataDir(a.dataDir()), nil
+	}
+	if a.data != "" {
+		return nil, usagef("--config and --data are exclusive: the config file names the store")
+	}
+	return config.Load(a.confPath)
+}
+
+// open opens the configured store and KEK and an engine on them; call the
+// returned function when done.
 func (a *app) open(ctx context.Context) (*keyward.Engine, func(), error) {
-	d, err := datadir.Open(ctx, a.dataDir())
+	c, err := a.config()
 	if err != nil {
 		return nil, nil, err
 	}
-	eng, err := keyward.Open(d.Store, d.KEK, cliOptions(keyward.Options{}))
+	d, err := config.Open(ctx, c, a.getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	eng, err := keyward.Open(d.Store, d.KEK, cliOptions(d.Options))
 	if err != nil {
 		d.Close()
 		return nil, nil, err
