@@ -53,6 +53,13 @@ var (
 	ErrActiveVersion = keyring.ErrActiveVersion
 	// ErrOrgExists reports an attempt to create an organization twice.
 	ErrOrgExists = store.ErrOrgExists
+	// ErrUnavailable reports that the store could not be reached (for example
+	// PostgreSQL restarting). The call changed nothing and can be retried;
+	// keyward reconnects by itself.
+	ErrUnavailable = store.ErrUnavailable
+	// ErrKEKUnavailable reports that the KMS or HSM could not be reached;
+	// retryable like ErrUnavailable.
+	ErrKEKUnavailable = kms.ErrUnavailable
 	// ErrTooLarge reports a plaintext, ciphertext or context over its limit.
 	ErrTooLarge = errors.New("input too large")
 	// ErrInvalidContext reports an encryption context that is not valid UTF-8.
