@@ -78,3 +78,30 @@ func redact(kv KeyVersion) KeyVersion {
 	kv.Wrapped = nil
 	return kv
 }
+
+// RewrapStats reports the progress of RewrapDEKs.
+type RewrapStats = keyring.RewrapStats
+
+// KEKRef names one version of a key-encryption key.
+type KEKRef = store.KEKRef
+
+// KEKCount is the number of data key versions one KEK version wraps.
+type KEKCount = store.KEKCount
+
+// RotateKEK creates a new version of the key-encryption key (for KEKs that
+// can: local key file, PKCS#11, Vault transit); new data keys are wrapped by
+// it at once. Move the existing ones with RewrapDEKs.
+func (e *Engine) RotateKEK(ctx context.Context) (uint32, error) { return e.mgr.RotateKEK(ctx) }
+
+// RewrapDEKs moves every data key version to the KEK's current version,
+// online and resumably (see keyring.Manager.RewrapAll). Field ciphertexts
+// are untouched.
+func (e *Engine) RewrapDEKs(ctx context.Context, batch int, progress func(RewrapStats)) (RewrapStats, error) {
+	return e.mgr.RewrapAll(ctx, batch, progress)
+}
+
+// KEKCounts reports how many data key versions each KEK version wraps.
+func (e *Engine) KEKCounts(ctx context.Context) ([]KEKCount, error) { return e.mgr.KEKCounts(ctx) }
+
+// KEKTarget names the KEK version that wraps new data keys.
+func (e *Engine) KEKTarget() KEKRef { return e.mgr.KEKTarget() }

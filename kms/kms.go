@@ -57,3 +57,15 @@ type KEK interface {
 	// that still exist.
 	Unwrap(ctx context.Context, w Wrapped, aad []byte) ([]byte, error)
 }
+
+// Rotator is implemented by KEKs that create new versions on demand (the
+// local key file, a PKCS#11 token, Vault transit). After Rotate, Wrap uses
+// the new version and older versions keep unwrapping, so every wrapped DEK
+// can be rewrapped online ("keyward rotate kek"). Cloud KMS keys rotate
+// inside the provider and need no rewrap.
+type Rotator interface {
+	// Rotate creates version Version()+1 and makes it current.
+	Rotate(ctx context.Context) (uint32, error)
+	// Version returns the version Wrap uses now.
+	Version() uint32
+}

@@ -37,6 +37,9 @@ var (
 	// key without wrapped bytes or KEK id, an unknown state, a list limit
 	// below 1); nothing was changed.
 	ErrInvalidArgument = errors.New("store: invalid argument")
+	// ErrStale reports a compare-and-swap that lost: the row changed since
+	// it was read (RewrapKey). Nothing was changed; read again.
+	ErrStale = errors.New("store: row changed since it was read")
 	// ErrUnavailable reports that the database could not be reached; the call
 	// may be retried.
 	ErrUnavailable = errors.New("store: unavailable")
@@ -158,8 +161,42 @@ type Store interface {
 	// LastChange returns the highest Seq so far, or 0 when there is none.
 	LastChange(ctx context.Context) (int64, error)
 
+	// KeysToRewrap returns up to limit key versions that still hold a
+	// wrapped key (not destroyed) and are not wrapped by target, complete as
+	// Key returns them, ordered by (org, version) (ids compare bytewise) and
+	// starting after the cursor (afterOrg, afterVersion); ("", 0) starts at
+	// the top. It drives KEK rotation: rewrapping every result makes the
+	// next call return none, so the walk resumes after a crash by simply
+	// starting again. An empty target id, a target version 0 (KEK versions
+	// start at 1) and a limit below 1 are ErrInvalidArgument.
+	KeysToRewrap(ctx context.Context, target KEKRef, afterOrg string, afterVersion uint32, limit int) ([]KeyVersion, error)
+	// RewrapKey replaces the wrapped key of (org, version) with wrapped under
+	// to, if and only if it is still wrapped by from and not destroyed
+	// (compare-and-swap); otherwise it returns ErrStale and changes nothing.
+	// An unknown version is ErrNotFound; an empty org, KEK id or wrapped
+	// key, version 0 and to.Version 0 are ErrInvalidArgument. The state and
+	// usage stay as they are; UpdatedAt is set. The data key itself is
+	// unchanged, so it appends no change to the feed.
+	RewrapKey(ctx context.Context, org string, version uint32, from, to KEKRef, wrapped []byte) error
+	// KEKCounts returns how many non-destroyed key versions each KEK
+	// version wraps, ordered by KEK id (bytewise) and version; a KEK version
+	// that wraps none is not listed.
+	KEKCounts(ctx context.Context) ([]KEKCount, error)
+
 	// Close releases the store's resources.
 	Close() error
+}
+
+// KEKRef names one version of a key-encryption key.
+type KEKRef struct {
+	ID      string
+	Version uint32
+}
+
+// KEKCount is the number of wrapped data keys under one KEK version.
+type KEKCount struct {
+	KEK   KEKRef
+	Count int64
 }
 
 // Change records that an organization's keys changed (created, rotated,

@@ -105,6 +105,37 @@ func run(orgs, cacheSize, step, workers int, pgURL string) error {
 		fmt.Printf("%8d %10.1f %10.1f %10d %8.0f %10s\n", done+n, rssMiB(), float64(ms.HeapAlloc)/(1<<20),
 			eng.Stats().Len, float64(n)/time.Since(t0).Seconds(), time.Since(start).Round(time.Second))
 	}
+	// Phase 2: traffic over every org, so the cache fills to its bound and
+	// stays there while keys are evicted and reloaded.
+	fmt.Printf("\nencrypting across all %d orgs (cache bound %d)\n", orgs, cacheSize)
+	fmt.Printf("%8s %10s %10s %10s %10s %10s\n", "calls", "rss_MiB", "heap_MiB", "cached", "unwraps", "calls/s")
+	for round := 1; round <= 4; round++ {
+		t0 := time.Now()
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				for {
+					i := int(next.Add(1)) - 1
+					if i >= orgs {
+						return
+					}
+					org := fmt.Sprintf("org-%07d", (i*7919+w)%orgs)
+					if _, err := eng.Encrypt(ctx, org, []byte("sk_live_example"), "integrations.key"); err != nil {
+						fmt.Fprintln(os.Stderr, "orgmem:", err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		st := eng.Stats()
+		fmt.Printf("%8d %10.1f %10.1f %10d %10d %10.0f\n", round*orgs, rssMiB(), float64(ms.HeapAlloc)/(1<<20),
+			st.Len, st.Unwraps, float64(orgs)/time.Since(t0).Seconds())
+	}
 	return nil
 }
 

@@ -64,7 +64,7 @@ Start with:  keyward init     (creates ./keyward-data)`,
 	root.PersistentFlags().StringVar(&a.confPath, "config", "", "config file naming the store and KEK (see docs/CONFIG.md); replaces --data")
 	root.PersistentFlags().BoolVar(&a.jsonOut, "json", false, "print JSON for scripts")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(a.initCmd(), a.orgCmd(), a.encryptCmd(), a.decryptCmd(), a.keysCmd(), a.rotateCmd())
+	root.AddCommand(a.initCmd(), a.orgCmd(), a.encryptCmd(), a.decryptCmd(), a.keysCmd(), a.rotateCmd(), a.kekCmd())
 	return root
 }
 
@@ -113,6 +113,11 @@ func cliOptions(o keyward.Options) *keyward.Options {
 	o.UsageBlock = 1
 	o.ChangePoll = -1
 	return &o
+}
+
+// logf writes one line of information for humans to stderr.
+func (a *app) logf(format string, args ...any) {
+	fmt.Fprintf(a.stderr, format+"\n", args...)
 }
 
 // printJSON writes v as one line of JSON.

@@ -253,3 +253,43 @@ func TestCLIJSON(t *testing.T) {
 		t.Fatalf("rotate dek --all --json: got %s, want %s", got, want)
 	}
 }
+
+func TestCLIRotateKEK(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "kw")
+	kw(t, data, "", "init").ok(t)
+	kw(t, data, "", "org", "create", "acme", "globex").ok(t)
+	kw(t, data, "", "rotate", "dek", "--org", "acme").ok(t)
+	ct := strings.TrimSpace(kw(t, data, "token", "encrypt", "--org", "acme").ok(t).stdout)
+
+	var st struct {
+		KEKVersion uint32 `json:"kek_version"`
+		Total      int64  `json:"total"`
+		Rewrapped  int64  `json:"rewrapped"`
+	}
+	out := kw(t, data, "", "rotate", "kek", "--json", "--batch", "1").ok(t).stdout
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &st); err != nil {
+		t.Fatalf("rotate kek --json: %v in %q", err, out)
+	}
+	if st.KEKVersion != 2 || st.Total != 3 || st.Rewrapped != 3 {
+		t.Fatalf("rotate kek: got %+v, want version 2 with 3 of 3 rewrapped", st)
+	}
+	if got := kw(t, data, ct, "decrypt", "--org", "acme").ok(t).stdout; got != "token" {
+		t.Fatalf("decrypt after kek rotation: got %q", got)
+	}
+	var status struct {
+		Wraps []struct {
+			Version uint32 `json:"version"`
+			Wraps   int64  `json:"wraps"`
+		} `json:"wraps"`
+	}
+	if err := json.Unmarshal([]byte(kw(t, data, "", "kek", "--json").ok(t).stdout), &status); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fmt.Sprint(status.Wraps), "[{2 3}]"; got != want {
+		t.Fatalf("kek --json wraps: got %s, want %s", got, want)
+	}
+	if got := kw(t, data, "", "rotate", "kek", "--rewrap-only").ok(t).stdout; !strings.Contains(got, "rewrapped 0 ") {
+		t.Fatalf("rewrap-only after completion: got %q", got)
+	}
+}

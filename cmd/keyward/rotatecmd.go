@@ -12,10 +12,10 @@ func (a *app) rotateCmd() *cobra.Command {
 		Short: "Rotate keys",
 		Args:  noArgs,
 		RunE: func(*cobra.Command, []string) error {
-			return usagef("rotate needs a subcommand: dek")
+			return usagef("rotate needs a subcommand: dek or kek")
 		},
 	}
-	cmd.AddCommand(a.rotateDEKCmd())
+	cmd.AddCommand(a.rotateDEKCmd(), a.rotateKEKCmd())
 	return cmd
 }
 

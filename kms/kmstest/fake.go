@@ -125,7 +125,10 @@ func (f *Fake) SetUnwrapDelay(d time.Duration) {
 
 // Rotate adds a random KEK version and makes it current; earlier versions
 // still unwrap. It returns the new version.
-func (f *Fake) Rotate() (uint32, error) {
+func (f *Fake) Rotate(ctx context.Context) (uint32, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	ks, err := f.ks.Load().Append(randomKey())
@@ -135,6 +138,9 @@ func (f *Fake) Rotate() (uint32, error) {
 	f.ks.Store(ks)
 	return ks.Current(), nil
 }
+
+// Version returns the version Wrap uses now.
+func (f *Fake) Version() uint32 { return f.ks.Load().Current() }
 
 // String names the fake without key material.
 func (f *Fake) String() string { return "kmstest.Fake(" + f.ID() + ")" }

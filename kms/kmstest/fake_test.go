@@ -30,7 +30,7 @@ func TestFakeConformance(t *testing.T) {
 func TestFakeRotatedConformance(t *testing.T) {
 	kmstest.Run(t, func(t *testing.T) kms.KEK {
 		f := newFake(t)
-		if _, err := f.Rotate(); err != nil {
+		if _, err := f.Rotate(context.Background()); err != nil {
 			t.Fatalf("Rotate: %v", err)
 		}
 		return f
@@ -149,7 +149,7 @@ func TestFakeRotate(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Wrap: %v", err)
 	}
-	v, err := f.Rotate()
+	v, err := f.Rotate(context.Background())
 	if err != nil || v != 2 {
 		t.Fatalf("Rotate() = %d, %v; want 2, nil", v, err)
 	}

@@ -42,7 +42,7 @@ func Example() {
 	_, err = kek.Unwrap(ctx, w, kms.DEKAAD("globex", 1)) // copied to another org
 	fmt.Println("as another org:", errors.Is(err, kms.ErrUnwrap))
 
-	v, err := kek.Rotate()
+	v, err := kek.Rotate(context.Background())
 	fmt.Println("rotated to version", v, err)
 	// Output:
 	// wrapped by this kek: true version: 1

@@ -161,9 +161,45 @@ func (k *KEK) Wrap(ctx context.Context, key, aad []byte) (kms.Wrapped, error) {
 	return k.ks.Load().Wrap(ctx, key, aad)
 }
 
-// Unwrap opens a key wrapped by any version of this KEK.
+// Unwrap opens a key wrapped by any version of this KEK. A version newer
+// than those loaded (another process rotated the file) makes it re-read the
+// file once.
 func (k *KEK) Unwrap(ctx context.Context, w kms.Wrapped, aad []byte) ([]byte, error) {
-	return k.ks.Load().Unwrap(ctx, w, aad)
+	ks := k.ks.Load()
+	if w.KEKID == k.id && w.KEKVersion > ks.Current() {
+		if err := k.reload(); err != nil {
+			return nil, err
+		}
+		ks = k.ks.Load()
+	}
+	return ks.Unwrap(ctx, w, aad)
+}
+
+// Version returns the version Wrap uses now.
+func (k *KEK) Version() uint32 { return k.ks.Load().Current() }
+
+// reload re-reads the key file, keeping only a file that still holds this
+// KEK with at least the versions already loaded.
+func (k *KEK) reload() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	keys, err := readKeyFile(k.path)
+	if err != nil {
+		return err
+	}
+	defer wipe(keys)
+	if id := fingerprint(keys[0]); id != k.id {
+		return fmt.Errorf("localkms: %s now holds kek %s, not %s", k.path, id, k.id)
+	}
+	if uint32(len(keys)) <= k.ks.Load().Current() {
+		return nil
+	}
+	ks, err := gcmkek.New(k.id, keys)
+	if err != nil {
+		return fmt.Errorf("localkms: %s: %w", k.path, err)
+	}
+	k.ks.Store(ks)
+	return nil
 }
 
 // Rotate appends a new random version to the key file and makes it current;
@@ -173,7 +209,10 @@ func (k *KEK) Unwrap(ctx context.Context, w kms.Wrapped, aad []byte) ([]byte, er
 // Rotate re-reads the file first (so versions another process added are
 // kept), checks it still holds this KEK, and replaces it atomically. It is
 // not safe against another process rotating the same file at the same moment.
-func (k *KEK) Rotate() (uint32, error) {
+func (k *KEK) Rotate(ctx context.Context) (uint32, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	keys, err := readKeyFile(k.path)

@@ -2,6 +2,7 @@ package localkms_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
@@ -47,7 +48,7 @@ func TestConformance(t *testing.T) {
 	t.Run("rotated", func(t *testing.T) {
 		kmstest.Run(t, func(t *testing.T) kms.KEK {
 			k, _ := create(t)
-			if _, err := k.Rotate(); err != nil {
+			if _, err := k.Rotate(context.Background()); err != nil {
 				t.Fatalf("Rotate: %v", err)
 			}
 			return k
@@ -248,7 +249,7 @@ func TestRotate(t *testing.T) {
 		t.Fatalf("Wrap before Rotate: version %d, %v; want 1", v1.KEKVersion, err)
 	}
 	for want := uint32(2); want <= 3; want++ {
-		got, err := k.Rotate()
+		got, err := k.Rotate(context.Background())
 		if err != nil || got != want {
 			t.Fatalf("Rotate() = %d, %v; want %d", got, err, want)
 		}
@@ -293,16 +294,16 @@ func TestRotateKeepsVersionsFromOtherProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, err := b.Rotate(); err != nil || v != 2 {
-		t.Fatalf("b.Rotate() = %d, %v; want 2", v, err)
+	if v, err := b.Rotate(context.Background()); err != nil || v != 2 {
+		t.Fatalf("b.Rotate(context.Background()) = %d, %v; want 2", v, err)
 	}
 	aad := kms.DEKAAD("org", 1)
 	w2, err := b.Wrap(t.Context(), make([]byte, 32), aad)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, err := a.Rotate(); err != nil || v != 3 {
-		t.Fatalf("a.Rotate() = %d, %v; want 3 (after b's version 2)", v, err)
+	if v, err := a.Rotate(context.Background()); err != nil || v != 3 {
+		t.Fatalf("a.Rotate(context.Background()) = %d, %v; want 3 (after b's version 2)", v, err)
 	}
 	if _, err := a.Unwrap(t.Context(), w2, aad); err != nil {
 		t.Errorf("a cannot unwrap b's version 2 after rotating: %v", err)
@@ -319,7 +320,7 @@ func TestRotateRefusesReplacedFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	before, _ := os.ReadFile(path)
-	if _, err := a.Rotate(); err == nil || !strings.Contains(err.Error(), "refusing to rotate") {
+	if _, err := a.Rotate(context.Background()); err == nil || !strings.Contains(err.Error(), "refusing to rotate") {
 		t.Errorf("Rotate over another KEK's file: err = %v, want a refusal", err)
 	}
 	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
@@ -346,7 +347,7 @@ func TestRotateWhileWrapping(t *testing.T) {
 		})
 	}
 	for range 5 {
-		if _, err := k.Rotate(); err != nil {
+		if _, err := k.Rotate(context.Background()); err != nil {
 			t.Errorf("Rotate: %v", err)
 		}
 	}
@@ -389,5 +390,39 @@ func TestPrintingHidesKey(t *testing.T) {
 		check("Sprintf("+verb+", holder)", fmt.Sprintf(verb, holder{k}))
 		check("Sprintf("+verb+", &holder)", fmt.Sprintf(verb, &holder{k}))
 		check("Sprintf("+verb+", []any)", fmt.Sprintf(verb, []any{k}))
+	}
+}
+
+var _ kms.Rotator = (*localkms.KEK)(nil)
+
+// TestUnwrapReloadsAfterOtherProcessRotated: a KEK opened before another
+// process rotated the file unwraps keys wrapped under the new version.
+func TestUnwrapReloadsAfterOtherProcessRotated(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "kek.key")
+	a, err := localkms.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := localkms.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := a.Rotate(ctx); err != nil || v != 2 {
+		t.Fatalf("Rotate: got (%d, %v), want (2, nil)", v, err)
+	}
+	dek := make([]byte, 32)
+	w, err := a.Wrap(ctx, dek, []byte("aad"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := b.Version(), uint32(1); got != want {
+		t.Fatalf("b.Version before unwrap: got %d, want %d", got, want)
+	}
+	if _, err := b.Unwrap(ctx, w, []byte("aad")); err != nil {
+		t.Fatalf("b unwrapping a v2 wrap: %v", err)
+	}
+	if got, want := b.Version(), uint32(2); got != want {
+		t.Fatalf("b.Version after reload: got %d, want %d", got, want)
 	}
 }

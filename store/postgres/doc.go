@@ -40,7 +40,8 @@
 // version per organization; triggers requiring new versions to be active and
 // numbered highest + 1, allowing only the lifecycle's state transitions,
 // keeping usage from decreasing or growing under a retired or destroyed
-// version, and forbidding deletes; a deferred constraint trigger refusing
+// version, keeping a destroyed version's KEK and (erased) wrapped key as
+// they are, and forbidding deletes; a deferred constraint trigger refusing
 // to commit an organization without its version 1. Trigger errors carry
 // keyward's own SQLSTATEs (KW001..KW003), mapped to the sentinels.
 //
@@ -56,6 +57,21 @@
 // UPDATE), check the transition and update it. ReserveUsage is one UPDATE …
 // RETURNING whose row lock serialises concurrent reservations; only a
 // refused reservation takes a second, locked look to say why.
+//
+// RewrapKey (KEK rotation) is one compare-and-swap UPDATE of the version's
+// kek_id, kek_version, wrapped and updated_at, conditioned on the expected
+// KEK and a state other than destroyed; at READ COMMITTED an UPDATE that
+// waited for a concurrent writer re-checks that condition on the committed
+// row, so of racing rewraps from the same KEK exactly one wins and the
+// others get store.ErrStale. It locks that row only: it changes no key
+// column (no foreign key check on the organization) and no state (no
+// trigger takes the change counter), so it cannot deadlock with AddKey,
+// SetKeyState or DestroyKey, and it appends nothing to the feed. When it
+// matches no row, a second read tells store.ErrNotFound from
+// store.ErrStale. KeysToRewrap walks the primary key from its (org,
+// version) cursor; KEKCounts groups by KEK with the ids compared bytewise
+// (COLLATE "C"), served by a partial index over the versions not destroyed
+// (migration 0002).
 //
 // # Change feed and notifications
 //

@@ -232,8 +232,17 @@ func TestCloseThenUse(t *testing.T) {
 		},
 		"Changes":    func() error { _, err := s.Changes(ctx, 0, 10); return err },
 		"LastChange": func() error { _, err := s.LastChange(ctx); return err },
-		"Ping":       func() error { return s.Ping(ctx) },
-		"Listen":     func() error { return s.Listen(ctx, func() {}, func(store.Change) {}) },
+		"KeysToRewrap": func() error {
+			_, err := s.KeysToRewrap(ctx, store.KEKRef{ID: "other", Version: 1}, "", 0, 10)
+			return err
+		},
+		"RewrapKey": func() error {
+			return s.RewrapKey(ctx, "acme", 1, store.KEKRef{ID: "test:kek", Version: 1},
+				store.KEKRef{ID: "other", Version: 1}, []byte("rewrapped"))
+		},
+		"KEKCounts": func() error { _, err := s.KEKCounts(ctx); return err },
+		"Ping":      func() error { return s.Ping(ctx) },
+		"Listen":    func() error { return s.Listen(ctx, func() {}, func(store.Change) {}) },
 	}
 	for name, call := range calls {
 		if err := call(); !errors.Is(err, ErrClosed) {
@@ -262,6 +271,10 @@ func TestOrgIDs(t *testing.T) {
 			"SetKeyState":  func() error { return s.SetKeyState(ctx, id, 1, store.StateRetired) },
 			"DestroyKey":   func() error { return s.DestroyKey(ctx, id, 1) },
 			"ReserveUsage": func() error { _, err := s.ReserveUsage(ctx, id, 1, 1); return err },
+			"RewrapKey": func() error {
+				return s.RewrapKey(ctx, id, 1, store.KEKRef{ID: "test:kek", Version: 1},
+					store.KEKRef{ID: "other", Version: 1}, []byte("rewrapped"))
+			},
 		}
 		for name, call := range reads {
 			if err := call(); !errors.Is(err, store.ErrNotFound) {
@@ -271,6 +284,21 @@ func TestOrgIDs(t *testing.T) {
 	}
 	if _, err := s.ListOrgs(ctx, "\xff", 10); !errors.Is(err, store.ErrInvalidArgument) {
 		t.Errorf("ListOrgs after an invalid cursor: got error %v, want %v", err, store.ErrInvalidArgument)
+	}
+	other := store.KEKRef{ID: "other", Version: 1}
+	if _, err := s.KeysToRewrap(ctx, other, "\xff", 0, 10); !errors.Is(err, store.ErrInvalidArgument) {
+		t.Errorf("KeysToRewrap after an invalid cursor: got error %v, want %v", err, store.ErrInvalidArgument)
+	}
+	for _, bad := range []store.KEKRef{{ID: "kek\x00", Version: 1}, {ID: "\xff", Version: 1}} {
+		if _, err := s.KeysToRewrap(ctx, bad, "", 0, 10); !errors.Is(err, store.ErrInvalidArgument) {
+			t.Errorf("KeysToRewrap to KEK %q: got error %v, want %v", bad.ID, err, store.ErrInvalidArgument)
+		}
+		for name, pair := range map[string][2]store.KEKRef{"from": {bad, other}, "to": {other, bad}} {
+			err := s.RewrapKey(ctx, "acme", 1, pair[0], pair[1], []byte("rewrapped"))
+			if !errors.Is(err, store.ErrInvalidArgument) {
+				t.Errorf("RewrapKey with %s KEK %q: got error %v, want %v", name, bad.ID, err, store.ErrInvalidArgument)
+			}
+		}
 	}
 	kv := key("k", 1)
 	kv.KEKID = "kek\x00"

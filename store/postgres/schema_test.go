@@ -44,6 +44,18 @@ func TestSchemaEnforcesInvariants(t *testing.T) {
 		{"Revive", `UPDATE key_versions SET state = 'destroyed', wrapped = NULL WHERE org_id = 'acme' AND version = 1;
 			UPDATE key_versions SET state = 'decrypt-only', wrapped = '\x01' WHERE org_id = 'acme' AND version = 1`,
 			store.ErrInvalidTransition},
+		// A destroyed version is final: not rewrapped either (0002).
+		{"RewrapDestroyed", `UPDATE key_versions SET state = 'destroyed', wrapped = NULL WHERE org_id = 'acme' AND version = 1;
+			UPDATE key_versions SET kek_id = 'other', kek_version = 2, wrapped = '\x01' WHERE org_id = 'acme' AND version = 1`,
+			store.ErrInvalidTransition},
+		{"RekeyDestroyed", `UPDATE key_versions SET state = 'destroyed', wrapped = NULL WHERE org_id = 'acme' AND version = 1;
+			UPDATE key_versions SET kek_id = 'other' WHERE org_id = 'acme' AND version = 1`, store.ErrInvalidTransition},
+		{"RekeyVersionDestroyed", `UPDATE key_versions SET state = 'destroyed', wrapped = NULL WHERE org_id = 'acme' AND version = 1;
+			UPDATE key_versions SET kek_version = 8 WHERE org_id = 'acme' AND version = 1`, store.ErrInvalidTransition},
+		{"RewrapEmpty", `UPDATE key_versions SET kek_id = 'other', wrapped = '' WHERE org_id = 'acme' AND version = 1`,
+			store.ErrInvalidArgument},
+		{"RewrapNoKEK", `UPDATE key_versions SET kek_id = '', wrapped = '\x01' WHERE org_id = 'acme' AND version = 1`,
+			store.ErrInvalidArgument},
 		{"MoveVersion", `UPDATE key_versions SET org_id = 'globex' WHERE org_id = 'acme' AND version = 1`, store.ErrInvalidArgument},
 		{"Delete", `DELETE FROM key_versions WHERE org_id = 'acme' AND version = 1`, store.ErrInvalidArgument},
 		{"DeleteOrg", `DELETE FROM orgs WHERE id = 'globex'`, store.ErrInvalidArgument},
@@ -83,7 +95,9 @@ func TestSchemaEnforcesInvariants(t *testing.T) {
 }
 
 // TestRawWritesAppendChanges: the change feed is written by triggers, so a
-// key change made by hand (a DBA in psql) is in the feed too.
+// key change made by hand (a DBA in psql) is in the feed too; a rewrap by
+// hand (new KEK and wrapped key, same DEK), allowed on versions that are not
+// destroyed, is no key change and is not.
 func TestRawWritesAppendChanges(t *testing.T) {
 	t.Parallel()
 	s := openStore(t)
@@ -91,6 +105,7 @@ func TestRawWritesAppendChanges(t *testing.T) {
 	if err := s.AddKey(t.Context(), key("acme", 2)); err != nil {
 		t.Fatal(err)
 	}
+	exec(t, s, `UPDATE key_versions SET kek_id = 'other', kek_version = 3, wrapped = '\x02', updated_at = now() WHERE org_id = 'acme'`)
 	exec(t, s, `UPDATE key_versions SET state = 'retired', updated_at = now() WHERE org_id = 'acme' AND version = 1`)
 	changes, err := s.Changes(t.Context(), 0, 10)
 	if err != nil {

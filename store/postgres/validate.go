@@ -68,3 +68,44 @@ func validNewKey(kv store.KeyVersion) error {
 	}
 	return nil
 }
+
+// validKEKID checks a KEK id argument; what names it in messages.
+func validKEKID(what, id string) error {
+	switch {
+	case id == "":
+		return errf(store.ErrInvalidArgument, "empty %s KEK id", what)
+	case !storable(id):
+		return errf(store.ErrInvalidArgument, "%s KEK id %q is not UTF-8 without NUL bytes", what, id)
+	}
+	return nil
+}
+
+// validTarget checks the KEK a rewrap walk moves keys to: an id, and a
+// version from 1 (KEK versions start at 1).
+func validTarget(target store.KEKRef) error {
+	if err := validKEKID("target", target.ID); err != nil {
+		return err
+	}
+	if target.Version == 0 {
+		return errf(store.ErrInvalidArgument, "target KEK version 0 (versions start at 1)")
+	}
+	return nil
+}
+
+// validRewrap checks the KEKs and wrapped key of RewrapKey: the KEK the
+// version is expected to be wrapped by now, and the new KEK and wrapped key.
+func validRewrap(from, to store.KEKRef, wrapped []byte) error {
+	if err := validKEKID("current", from.ID); err != nil {
+		return err
+	}
+	if err := validKEKID("new", to.ID); err != nil {
+		return err
+	}
+	switch {
+	case to.Version == 0:
+		return errf(store.ErrInvalidArgument, "new KEK version 0 (versions start at 1)")
+	case len(wrapped) == 0:
+		return errf(store.ErrInvalidArgument, "rewrap without wrapped key")
+	}
+	return nil
+}

@@ -25,7 +25,22 @@
 // next number and active, allowing only the lifecycle's state transitions,
 // and forbidding deletes (a version number is never reused); triggers
 // keeping usage from decreasing or growing under a retired or destroyed
-// version. Constraint violations are mapped to the store sentinels as well.
+// version; a trigger keeping a destroyed version's KEK and (erased) wrapped
+// key as they are. Constraint violations are mapped to the store sentinels
+// as well.
+//
+// # KEK rotation
+//
+// KeysToRewrap walks the primary key from its (org, version) cursor, so a
+// whole rotation reads each row once. RewrapKey is one write transaction
+// around a single compare-and-swap UPDATE of kek_id, kek_version, wrapped
+// and updated_at, conditioned on the expected KEK and a state other than
+// destroyed; when it matches no row, a read in the same transaction tells
+// store.ErrNotFound from store.ErrStale. It neither changes the state nor
+// appends to the change feed (the feed's triggers fire on state changes
+// only): the data key is the same, and caches stay valid. KEKCounts scans a
+// partial index on (kek_id, kek_version) over the versions not destroyed
+// (migration 0003).
 //
 // # Usage and the change feed
 //

@@ -29,8 +29,8 @@ var (
 func isDomain(err error) bool {
 	for _, target := range []error{
 		store.ErrNotFound, store.ErrOrgExists, store.ErrVersionConflict,
-		store.ErrInvalidTransition, store.ErrInvalidArgument, store.ErrUnavailable,
-		ErrClosed,
+		store.ErrInvalidTransition, store.ErrInvalidArgument, store.ErrStale,
+		store.ErrUnavailable, ErrClosed,
 	} {
 		if errors.Is(err, target) {
 			return true

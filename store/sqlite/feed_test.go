@@ -69,7 +69,9 @@ func TestSchemaEnforcesUsageAndFeed(t *testing.T) {
 
 // TestFeedWrittenBySchema: the change feed is appended by triggers, so a
 // key change made by hand-written SQL is in it too, with the version and
-// state it describes, and an update that changes no state is not.
+// state it describes, and an update that changes no state is not: neither
+// a usage reservation nor a rewrap (new KEK and wrapped key, same DEK),
+// which the schema allows on a version that is not destroyed.
 func TestFeedWrittenBySchema(t *testing.T) {
 	s := openInternal(t)
 	ctx := t.Context()
@@ -84,6 +86,8 @@ func TestFeedWrittenBySchema(t *testing.T) {
 			UPDATE key_versions SET state = 'retired' WHERE org_id = 'acme' AND version = 1;
 			UPDATE key_versions SET state = 'retired', kek_version = 2 WHERE org_id = 'acme' AND version = 1;
 			UPDATE key_versions SET usage = 9 WHERE org_id = 'acme' AND version = 2;
+			UPDATE key_versions SET kek_id = 'other', kek_version = 3, wrapped = x'02', updated_at = 5
+				WHERE org_id = 'acme' AND version IN (1, 2);
 			UPDATE key_versions SET state = 'destroyed', wrapped = NULL WHERE org_id = 'acme' AND version = 1`)
 		return err
 	})
@@ -116,7 +120,7 @@ func TestFeedWrittenBySchema(t *testing.T) {
 		{1, "acme", 1, "active"},    // CreateOrg
 		{2, "acme", 2, "active"},    // AddKey, demotion of v1 included
 		{3, "acme", 1, "retired"},   // first raw update; the second keeps the state
-		{4, "acme", 1, "destroyed"}, // the usage update is no key change
+		{4, "acme", 1, "destroyed"}, // the usage update and the rewrap are no key changes
 	}
 	if len(got) != len(want) {
 		t.Fatalf("key_changes: got %+v, want %+v", got, want)

@@ -68,6 +68,20 @@ func TestSchemaEnforcesInvariants(t *testing.T) {
 		{"Revive",
 			`UPDATE key_versions SET state = 'destroyed', wrapped = NULL WHERE version = 1;
 			 UPDATE key_versions SET state = 'decrypt-only', wrapped = x'01' WHERE version = 1`, store.ErrInvalidTransition},
+		// A destroyed version is final: not rewrapped either (0003).
+		{"RewrapDestroyed",
+			`UPDATE key_versions SET state = 'destroyed', wrapped = NULL WHERE version = 1;
+			 UPDATE key_versions SET kek_id = 'other', kek_version = 2, wrapped = x'01' WHERE version = 1`, store.ErrInvalidTransition},
+		{"RekeyDestroyed",
+			`UPDATE key_versions SET state = 'destroyed', wrapped = NULL WHERE version = 1;
+			 UPDATE key_versions SET kek_id = 'other' WHERE version = 1`, store.ErrInvalidTransition},
+		{"RekeyVersionDestroyed",
+			`UPDATE key_versions SET state = 'destroyed', wrapped = NULL WHERE version = 1;
+			 UPDATE key_versions SET kek_version = 8 WHERE version = 1`, store.ErrInvalidTransition},
+		{"RewrapEmpty",
+			`UPDATE key_versions SET kek_id = 'other', wrapped = x'' WHERE version = 1`, store.ErrInvalidArgument},
+		{"RewrapNoKEK",
+			`UPDATE key_versions SET kek_id = '', wrapped = x'01' WHERE version = 1`, store.ErrInvalidArgument},
 		{"MoveVersion",
 			`UPDATE key_versions SET org_id = 'globex' WHERE version = 1`, store.ErrInvalidArgument},
 		{"Delete",

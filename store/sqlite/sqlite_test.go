@@ -209,6 +209,15 @@ func TestCloseThenUse(t *testing.T) {
 		},
 		"Changes":    func() error { _, err := s.Changes(ctx, 0, 10); return err },
 		"LastChange": func() error { _, err := s.LastChange(ctx); return err },
+		"KeysToRewrap": func() error {
+			_, err := s.KeysToRewrap(ctx, store.KEKRef{ID: "other", Version: 1}, "", 0, 10)
+			return err
+		},
+		"RewrapKey": func() error {
+			return s.RewrapKey(ctx, "acme", 1, store.KEKRef{ID: "test:kek", Version: 1},
+				store.KEKRef{ID: "other", Version: 1}, []byte("rewrapped"))
+		},
+		"KEKCounts": func() error { _, err := s.KEKCounts(ctx); return err },
 	}
 	for name, call := range calls {
 		if err := call(); !errors.Is(err, sqlite.ErrClosed) {

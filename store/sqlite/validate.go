@@ -39,3 +39,34 @@ func validNewKey(kv store.KeyVersion) error {
 	}
 	return nil
 }
+
+// validTarget checks the KEK a rewrap walk moves keys to: an id, and a
+// version from 1 (KEK versions start at 1).
+func validTarget(target store.KEKRef) error {
+	switch {
+	case target.ID == "":
+		return errf(store.ErrInvalidArgument, "empty target KEK id")
+	case target.Version == 0:
+		return errf(store.ErrInvalidArgument, "target KEK version 0 (versions start at 1)")
+	}
+	return nil
+}
+
+// validRewrap checks the arguments of RewrapKey: the version, the KEK it is
+// expected to be wrapped by now, and the new KEK and wrapped key.
+func validRewrap(org string, version uint32, from, to store.KEKRef, wrapped []byte) error {
+	if err := validVersion(org, version); err != nil {
+		return err
+	}
+	switch {
+	case from.ID == "":
+		return errf(store.ErrInvalidArgument, "empty current KEK id")
+	case to.ID == "":
+		return errf(store.ErrInvalidArgument, "empty new KEK id")
+	case to.Version == 0:
+		return errf(store.ErrInvalidArgument, "new KEK version 0 (versions start at 1)")
+	case len(wrapped) == 0:
+		return errf(store.ErrInvalidArgument, "rewrap without wrapped key")
+	}
+	return nil
+}

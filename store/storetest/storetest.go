@@ -14,15 +14,16 @@
 //
 // and so pins down the semantics the package store documentation states:
 // sentinel errors, the key lifecycle, usage reservation, the change feed,
-// atomicity under concurrent writers, context handling and ownership of
-// returned slices.
+// KEK rotation (rewrapping), atomicity under concurrent writers, context
+// handling and ownership of returned slices.
 //
 // Each test calls open for a fresh, empty store; the opener registers the
 // cleanup. Tests run one after the other (an opener may share one database
 // server between them), except inside the concurrency tests.
 //
 // The suite is organised in groups, one file each (orgs.go, keys.go,
-// lifecycle.go, usage.go, changes.go, concurrency.go, context.go, copies.go). When the store grows
+// lifecycle.go, usage.go, changes.go, concurrency.go, context.go, copies.go,
+// rewrap.go). When the store grows
 // (tokens, secrets, audit events, jobs), add a file with a func(*testing.T,
 // Opener) and list it in groups below.
 package storetest
@@ -54,6 +55,7 @@ func groups() []group {
 		{"Concurrency", testConcurrency},
 		{"Context", testContext},
 		{"Copies", testCopies},
+		{"Rewrap", testRewrap},
 	}
 }
 
