@@ -123,6 +123,13 @@ type Keyring struct {
 	bg       sync.WaitGroup
 
 	unwraps atomic.Uint64
+
+	// baseline is the change-feed position read before the first key was
+	// loaded; the watcher follows the feed from there, so no change made
+	// after a key was loaded can be missed.
+	baselineMu  sync.Mutex
+	baselineSet atomic.Bool
+	baseline    int64
 }
 
 // New returns a Keyring reading wrapped keys from st and unwrapping them with kek.
@@ -248,6 +255,9 @@ func (k *Keyring) load(ctx context.Context, org string, version uint32) (*Key, e
 
 // fetch does the work of load without sharing.
 func (k *Keyring) fetch(ctx context.Context, org string, version uint32) (*Key, error) {
+	if err := k.ensureBaseline(ctx); err != nil {
+		return nil, fmt.Errorf("keyring: read change feed: %w", err)
+	}
 	var (
 		kv  store.KeyVersion
 		err error
@@ -283,6 +293,26 @@ func (k *Keyring) fetch(ctx context.Context, org string, version uint32) (*Key, 
 	key := &Key{Org: org, Version: kv.Version, AEAD: aead, budget: k.cache.budgetFor(org, kv.Version)}
 	k.cache.put(key, kv.State == store.StateActive, gen)
 	return key, nil
+}
+
+// ensureBaseline reads the change feed's position once, before any key is
+// loaded, and returns it.
+func (k *Keyring) ensureBaseline(ctx context.Context) error {
+	if k.baselineSet.Load() {
+		return nil
+	}
+	k.baselineMu.Lock()
+	defer k.baselineMu.Unlock()
+	if k.baselineSet.Load() {
+		return nil
+	}
+	last, err := k.store.LastChange(ctx)
+	if err != nil {
+		return err
+	}
+	k.baseline = last
+	k.baselineSet.Store(true)
+	return nil
 }
 
 // notFound tells an unknown organization from an unknown version.

@@ -71,15 +71,15 @@ func (w *watcher) run(ctx context.Context) {
 	}
 }
 
-// baseline reads the feed's current end, retrying until it succeeds. The
-// cache may have been filled before: drop it, since changes before the
-// baseline are unknown.
+// baseline returns the feed position read before the first key was loaded
+// (reading it now if none was), retrying until the store answers.
 func (w *watcher) baseline(ctx context.Context) (int64, bool) {
 	for {
-		last, err := w.k.store.LastChange(ctx)
+		err := w.k.ensureBaseline(ctx)
 		if err == nil {
-			w.k.cache.invalidateAll()
-			return last, true
+			w.k.baselineMu.Lock()
+			defer w.k.baselineMu.Unlock()
+			return w.k.baseline, true
 		}
 		select {
 		case <-ctx.Done():

@@ -1,8 +1,10 @@
-// Command orgmem measures an engine's memory as organizations are created
-// and used: it creates N orgs (each with its v1 data key), encrypts one value
-// for each, and prints the process RSS and Go heap every step. With the key
-// cache bounded (-cache), memory must level off once the cache is full
-// instead of growing with the org count.
+// Command orgmem measures an engine with many organizations: it creates N
+// orgs (each with its v1 data key), encrypts one value for each, and prints
+// the process RSS and Go heap every step; then it sends rounds of traffic
+// across all orgs; then Zipf-distributed decrypt traffic (s = -zipf), reporting
+// the cache hit rate and decrypt latency percentiles. With the key cache
+// bounded (-cache), memory must level off once the cache is full instead of
+// growing with the org count.
 //
 //	go run ./bench/orgmem -orgs 100000 -cache 10000                 # SQLite in a temp dir
 //	go run ./bench/orgmem -orgs 100000 -cache 10000 -postgres URL    # PostgreSQL (fresh schema, dropped after)
@@ -15,9 +17,11 @@ import (
 	"encoding/hex"
 	"flag"
 	"fmt"
+	mathrand "math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,14 +42,17 @@ func main() {
 	step := flag.Int("step", 10000, "report every this many orgs")
 	workers := flag.Int("workers", 8, "concurrent creators")
 	pgURL := flag.String("postgres", "", "PostgreSQL URL (default: SQLite in a temp dir)")
+	zipfS := flag.Float64("zipf", 1.1, "Zipf exponent s of the decrypt traffic (> 1)")
+	zipfCalls := flag.Int("zipf-calls", 1000000, "decrypt calls in the Zipf phase (0: skip)")
+	rounds := flag.Int("rounds", 4, "uniform traffic rounds over all orgs")
 	flag.Parse()
-	if err := run(*orgs, *cacheSize, *step, *workers, *pgURL); err != nil {
+	if err := run(*orgs, *cacheSize, *step, *workers, *rounds, *zipfCalls, *zipfS, *pgURL); err != nil {
 		fmt.Fprintln(os.Stderr, "orgmem:", err)
 		os.Exit(1)
 	}
 }
 
-func run(orgs, cacheSize, step, workers int, pgURL string) error {
+func run(orgs, cacheSize, step, workers, rounds, zipfCalls int, zipfS float64, pgURL string) error {
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "orgmem")
 	if err != nil {
@@ -67,6 +74,7 @@ func run(orgs, cacheSize, step, workers int, pgURL string) error {
 	}
 	defer eng.Close()
 
+	cts := make([][]byte, orgs)
 	fmt.Printf("%8s %10s %10s %10s %8s %10s\n", "orgs", "rss_MiB", "heap_MiB", "cached", "orgs/s", "elapsed")
 	start := time.Now()
 	for done := 0; done < orgs; done += step {
@@ -87,10 +95,12 @@ func run(orgs, cacheSize, step, workers int, pgURL string) error {
 						errs <- err
 						return
 					}
-					if _, err := eng.Encrypt(ctx, org, []byte("sk_live_example"), "integrations.key"); err != nil {
+					ct, err := eng.Encrypt(ctx, org, []byte("sk_live_example"), "integrations.key")
+					if err != nil {
 						errs <- err
 						return
 					}
+					cts[done+i] = ct
 				}
 			})
 		}
@@ -109,7 +119,7 @@ func run(orgs, cacheSize, step, workers int, pgURL string) error {
 	// stays there while keys are evicted and reloaded.
 	fmt.Printf("\nencrypting across all %d orgs (cache bound %d)\n", orgs, cacheSize)
 	fmt.Printf("%8s %10s %10s %10s %10s %10s\n", "calls", "rss_MiB", "heap_MiB", "cached", "unwraps", "calls/s")
-	for round := 1; round <= 4; round++ {
+	for round := 1; round <= rounds; round++ {
 		t0 := time.Now()
 		var next atomic.Int64
 		var wg sync.WaitGroup
@@ -135,6 +145,53 @@ func run(orgs, cacheSize, step, workers int, pgURL string) error {
 		st := eng.Stats()
 		fmt.Printf("%8d %10.1f %10.1f %10d %10d %10.0f\n", round*orgs, rssMiB(), float64(ms.HeapAlloc)/(1<<20),
 			st.Len, st.Unwraps, float64(orgs)/time.Since(t0).Seconds())
+	}
+	if zipfCalls > 0 {
+		return zipfPhase(ctx, eng, cts, zipfCalls, zipfS, workers)
+	}
+	return nil
+}
+
+// zipfPhase decrypts under Zipf-distributed org popularity (org 0 the most
+// popular) and reports the cache hit rate and latency percentiles.
+func zipfPhase(ctx context.Context, eng *keyward.Engine, cts [][]byte, calls int, s float64, workers int) error {
+	before := eng.Stats()
+	lat := make([][]time.Duration, workers)
+	per := calls / workers
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	t0 := time.Now()
+	for w := range workers {
+		wg.Go(func() {
+			r := mathrand.New(mathrand.NewPCG(uint64(w), 42))
+			z := mathrand.NewZipf(r, s, 1, uint64(len(cts)-1))
+			l := make([]time.Duration, 0, per)
+			for range per {
+				i := int(z.Uint64())
+				org := fmt.Sprintf("org-%07d", i)
+				start := time.Now()
+				if _, err := eng.Decrypt(ctx, org, cts[i], "integrations.key"); err != nil {
+					failed.Add(1)
+					continue
+				}
+				l = append(l, time.Since(start))
+			}
+			lat[w] = l
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(t0)
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	after := eng.Stats()
+	hits, misses := after.Hits-before.Hits, after.Misses-before.Misses
+	pct := func(p float64) time.Duration { return all[min(len(all)-1, int(float64(len(all))*p))] }
+	fmt.Printf("\nzipf s=%.2f over %d orgs, cache bound %d, %d workers, %d decrypts (%d failed)\n", s, len(cts), after.Len, workers, len(all), failed.Load())
+	fmt.Printf("hit rate %.2f%% (%d hits, %d misses), %d unwraps, %.0f decrypts/s\n",
+		100*float64(hits)/float64(hits+misses), hits, misses, after.Unwraps-before.Unwraps, float64(len(all))/elapsed.Seconds())
+	fmt.Printf("latency p50 %v  p90 %v  p99 %v  p99.9 %v  max %v\n", pct(0.50), pct(0.90), pct(0.99), pct(0.999), all[len(all)-1])
+	if failed.Load() > 0 {
+		return fmt.Errorf("%d decrypts failed", failed.Load())
 	}
 	return nil
 }
