@@ -4,24 +4,29 @@
 // secret.
 //
 // A config file is copied into repositories, tickets and backups far more
-// freely than a secret may be, so a secret never goes into it. The database
-// password is named by password_file, password_fd or password_credential and
-// loaded by package credential when the store is opened; a key that looks
-// like it holds a secret (password, pin, passphrase, secret, token, key…),
-// a PostgreSQL URL with a password in it, or a KEK URI carrying a PIN is
-// refused with [ErrInlineSecret], and the error says where the secret goes
-// instead. Errors name keys and line numbers, never values that may be
-// secret.
+// freely than a secret may be, so a secret never goes into it. Every secret
+// is named by a trio of keys, NAME_file, NAME_fd or NAME_credential, and
+// loaded by package credential when the store or the KEK is opened: the
+// database password (password_* in [store]), an HSM PIN (pin_*), a Vault
+// token (token_*) and cloud credentials (credentials_* in [kek]). A key
+// that looks like it holds a secret (password, pin, passphrase, secret,
+// token, key, aws_secret_access_key…), a PostgreSQL URL with a password in
+// it, or a KEK URI carrying a PIN is refused with [ErrInlineSecret], and the
+// error says which key names the secret instead. Errors name keys and line
+// numbers, never values that may be secret.
 //
 // Parsing is strict: unknown keys, wrong types, bad durations, out-of-range
 // numbers and anything but exactly one store are refused with [ErrInvalid],
 // so a typo never silently falls back to a default. Relative paths (the
 // SQLite database, the password file, a local: KEK) are relative to the
 // directory of the config file, so a config works from any working
-// directory.
+// directory. Each KEK provider has its own keys in [kek] (module and pin_*
+// for pkcs11:, token_* for transit:, credentials_* for awskms: and gcpkms:);
+// a key of another provider's is refused.
 //
 // [Open] turns a Config into a [Deployment]: an open store, the KEK and the
-// engine options, ready for keyward.Open. [ForDataDir] is the embedded
+// engine options, ready for keyward.Open. [ProvisionKEK] creates the KEK of
+// a local: or pkcs11: config (keyward kek create). [ForDataDir] is the embedded
 // default (keyward init's data directory) expressed as a Config, so the
 // data-directory and config-file paths share one code path. The file format
 // is documented in docs/CONFIG.md.
@@ -33,13 +38,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/credential"
 	"github.com/keyward/keyward/datadir"
-	"github.com/keyward/keyward/kms"
 )
 
 // Sentinel errors. Every error from Load, Parse and Validate wraps
@@ -49,6 +52,13 @@ var (
 	ErrInvalid = errors.New("invalid configuration")
 	// ErrInlineSecret reports a secret written into the config itself.
 	ErrInlineSecret = errors.New("inline secret")
+	// ErrCredentials reports KEK credentials, loaded by Open, that keyward
+	// cannot use: a malformed AWS credentials file or profile, or a JSON
+	// file that is not a Google service-account key.
+	ErrCredentials = errors.New("unusable kek credentials")
+	// ErrExternalKEK reports a KEK that ProvisionKEK does not create: a
+	// transit:, awskms: or gcpkms: key is created with the provider's tools.
+	ErrExternalKEK = errors.New("the kek is created with the provider's own tools")
 )
 
 // Limits on tuning values. Below or above them a value is a mistake.
@@ -101,10 +111,42 @@ type Store struct {
 	Schema string
 }
 
-// KEK is the [kek] table.
+// KEK is the [kek] table: the URI naming the key-encryption key and what
+// its provider needs to reach it. A field that the URI's scheme does not use
+// must be zero; secrets are named by a [credential.Source], never held.
 type KEK struct {
-	// URI names the key-encryption key, e.g. local:PATH (development only).
+	// URI names the key-encryption key: local:PATH (development only),
+	// pkcs11:token=…;object=…, transit:https://HOST/MOUNT/KEY,
+	// awskms:arn:… or gcpkms:projects/….
 	URI string
+
+	// Module is the absolute path of the PKCS#11 library (pkcs11:,
+	// required).
+	Module string
+	// PIN names where the token's user PIN comes from (pkcs11:, required).
+	PIN credential.Source
+	// Sessions is the size of the PKCS#11 session pool, 1 to 64 (pkcs11:);
+	// 0 selects the provider's default.
+	Sessions int
+
+	// Token names where the Vault token comes from (transit:, required).
+	Token credential.Source
+	// Namespace is the Vault Enterprise / OpenBao namespace (transit:).
+	Namespace string
+	// CAFile is a PEM file of CA certificates to trust instead of the
+	// system roots (transit:).
+	CAFile string
+
+	// Credentials names where the cloud credentials come from (awskms: and
+	// gcpkms:, required): an AWS shared credentials file, or a Google
+	// service-account JSON key.
+	Credentials credential.Source
+	// Profile is the profile of the AWS credentials to use (awskms:); ""
+	// selects "default".
+	Profile string
+	// Endpoint overrides the KMS endpoint (awskms: and gcpkms:), e.g. a VPC
+	// or Private Service Connect endpoint: https://HOST[:PORT].
+	Endpoint string
 }
 
 // Cache is the [cache] table.
@@ -198,8 +240,9 @@ func (c *Config) EngineOptions() keyward.Options {
 var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
 // Validate checks a Config however it was built: exactly one store, the
-// password rules, no inline secret, a KEK URI keyward knows, tuning values
-// in range. Load and Parse validate what they return; Open validates again.
+// password rules, no inline secret, a KEK URI keyward knows with the fields
+// its provider needs (and no other provider's), tuning values in range. It
+// reads no file and contacts nothing. Load and Parse validate what they return; Open validates again.
 func (c *Config) Validate() error {
 	if err := c.validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
@@ -211,7 +254,7 @@ func (c *Config) validate() error {
 	if err := c.validateStore(); err != nil {
 		return err
 	}
-	if err := checkKEKURI(c.KEK.URI); err != nil {
+	if err := validateKEK(c.KEK); err != nil {
 		return err
 	}
 	switch {
@@ -271,22 +314,4 @@ func (c *Config) validateStore() error {
 // that may be secret.
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
-}
-
-// checkKEKURI validates the KEK URI: no inline PIN or other secret first
-// (before any message could quote it), then the provider scheme.
-func checkKEKURI(uri string) error {
-	if uri == "" {
-		return invalid("no kek: set uri in [kek] (e.g. uri = \"local:PATH\" for development)")
-	}
-	if err := checkURISecrets(uri); err != nil {
-		return err
-	}
-	if !strings.Contains(uri, ":") { // kms.ParseURI would quote it
-		return fmt.Errorf("%w: kek.uri: %w: no scheme (want e.g. local:PATH or pkcs11:token=…;object=…)", ErrInvalid, kms.ErrInvalidURI)
-	}
-	if _, err := kms.ParseURI(uri); err != nil {
-		return fmt.Errorf("%w: kek.uri: %w", ErrInvalid, err)
-	}
-	return nil
 }

@@ -67,7 +67,7 @@ func TestLoadFixtures(t *testing.T) {
 		t.Errorf("systemd.toml = %+v; want credential db-password, ttl and poll off (negative)", *c)
 	}
 
-	for _, name := range []string{"inline-password.toml", "url-password.toml"} {
+	for _, name := range []string{"inline-password.toml", "url-password.toml", "inline-aws-secret.toml"} {
 		_, err := config.Load(filepath.Join("testdata", name))
 		if !errors.Is(err, config.ErrInlineSecret) || !errors.Is(err, config.ErrInvalid) {
 			t.Errorf("%s: err = %v, want ErrInlineSecret and ErrInvalid", name, err)
@@ -188,13 +188,13 @@ func TestParseInlineSecrets(t *testing.T) {
 		{"db_password", pgStore + "db_password = \"" + canary + "\"\n" + kekLine, "password_file"},
 		{"dbPassword", pgStore + "dbPassword = \"" + canary + "\"\n" + kekLine, "password_file"},
 		{"passwd", pgStore + "passwd = \"" + canary + "\"\n" + kekLine, "password_file"},
-		{"passphrase", pgStore + kekLine + "passphrase = \"" + canary + "\"\n", "password_file"},
-		{"kek pin", pgStore + kekLine + "pin = \"" + canary + "\"\n", "password_file"},
-		{"kek numeric pin", pgStore + kekLine + "pin = 7140531\n", "password_file"},
-		{"kek key", pgStore + kekLine + "key = \"" + canary + "\"\n", "password_file"},
-		{"token", pgStore + kekLine + "token = \"" + canary + "\"\n", "password_file"},
+		{"passphrase", pgStore + kekLine + "passphrase = \"" + canary + "\"\n", "pin_file (pkcs11:), token_file (transit:) or credentials_file"},
+		{"kek pin", pgStore + kekLine + "pin = \"" + canary + "\"\n", "pin_file (or pin_fd, pin_credential) in [kek]"},
+		{"kek numeric pin", pgStore + kekLine + "pin = 7140531\n", "pin_file"},
+		{"kek key", pgStore + kekLine + "key = \"" + canary + "\"\n", "pin_file (pkcs11:), token_file (transit:) or credentials_file"},
+		{"token", pgStore + kekLine + "token = \"" + canary + "\"\n", "token_file (or token_fd, token_credential) in [kek]"},
 		{"secret table", pgStore + kekLine + "[secrets]\ndb = \"" + canary + "\"\n", "password_file"},
-		{"client_secret", pgStore + kekLine + "client_secret = \"" + canary + "\"\n", "password_file"},
+		{"client_secret", pgStore + kekLine + "client_secret = \"" + canary + "\"\n", "credentials_file (or credentials_fd, credentials_credential) in [kek]"},
 		{"dotted key", pgStore + "db.password = \"" + canary + "\"\n" + kekLine, "password_file"},
 		{"unquoted value", pgStore + "password = " + canary + "\n" + kekLine, "password_file"},
 		{"unterminated value", pgStore + "password = \"" + canary + "\n" + kekLine, "password_file"},
@@ -245,10 +245,10 @@ func TestParseNotSecrets(t *testing.T) {
 		"[store]\npostgres = \"postgres://[::1]:5432/keyward\"\n" + kekLine,
 		"[store]\npostgres = \"postgres:///keyward?host=/run/postgresql\"\n" + kekLine,
 		"[store]\npostgres = \"postgresql://keyward@db/keyward?sslcert=/c&sslkey=/k\"\npassword_fd = 3\n" + kekLine,
-		"[store]\nsqlite = \"k.db\"\n[kek]\nuri = \"pkcs11:token=keyward;object=kek;type=secret-key?pin-source=/etc/keyward/pin\"\n",
-		"[store]\nsqlite = \"k.db\"\n[kek]\nuri = \"transit:https://vault:8200/transit/keys/kek?key=kek\"\n",
-		"[store]\nsqlite = \"k.db\"\n[kek]\nuri = \"awskms:arn:aws:kms:eu-west-1:111122223333:key/1234abcd\"\n",
-		"[store]\nsqlite = \"k.db\"\n[kek]\nuri = \"gcpkms:projects/p/locations/global/keyRings/r/cryptoKeys/k\"\n",
+		"[store]\nsqlite = \"k.db\"\n[kek]\nuri = \"pkcs11:token=keyward;object=kek;type=secret-key\"\nmodule = \"/usr/lib/p11.so\"\npin_file = \"pin\"\n",
+		"[store]\nsqlite = \"k.db\"\n[kek]\nuri = \"transit:https://vault:8200/transit/kek\"\ntoken_file = \"vault-token\"\n",
+		"[store]\nsqlite = \"k.db\"\n[kek]\nuri = \"awskms:" + awsARN + "\"\ncredentials_file = \"aws\"\n",
+		"[store]\nsqlite = \"k.db\"\n[kek]\nuri = \"gcpkms:projects/p/locations/global/keyRings/r/cryptoKeys/k\"\ncredentials_file = \"sa.json\"\n",
 	} {
 		if _, err := config.Parse([]byte(in), ""); err != nil {
 			t.Errorf("Parse(%q): %v", in, err)

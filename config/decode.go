@@ -32,7 +32,22 @@ type file struct {
 		Schema             string `toml:"schema"`
 	} `toml:"store"`
 	KEK struct {
-		URI string `toml:"uri"`
+		URI                   string `toml:"uri"`
+		Module                string `toml:"module"`
+		PINFile               string `toml:"pin_file"`
+		PINFD                 int64  `toml:"pin_fd"`
+		PINCredential         string `toml:"pin_credential"`
+		Sessions              int64  `toml:"sessions"`
+		TokenFile             string `toml:"token_file"`
+		TokenFD               int64  `toml:"token_fd"`
+		TokenCredential       string `toml:"token_credential"`
+		Namespace             string `toml:"namespace"`
+		CAFile                string `toml:"ca_file"`
+		CredentialsFile       string `toml:"credentials_file"`
+		CredentialsFD         int64  `toml:"credentials_fd"`
+		CredentialsCredential string `toml:"credentials_credential"`
+		Profile               string `toml:"profile"`
+		Endpoint              string `toml:"endpoint"`
 	} `toml:"kek"`
 	Cache struct {
 		Size int64  `toml:"size"`
@@ -55,7 +70,11 @@ func tableKeys(table string) ([]string, bool) {
 	case "store":
 		return []string{"sqlite", "postgres", "password_file", "password_fd", "password_credential", "max_conns", "schema"}, true
 	case "kek":
-		return []string{"uri"}, true
+		return []string{"uri",
+			"module", "pin_file", "pin_fd", "pin_credential", "sessions", // pkcs11:
+			"token_file", "token_fd", "token_credential", "namespace", "ca_file", // transit:
+			"credentials_file", "credentials_fd", "credentials_credential", "profile", "endpoint", // awskms:, gcpkms:
+		}, true
 	case "cache":
 		return []string{"size", "ttl"}, true
 	case "nonce":
@@ -70,7 +89,8 @@ func tableKeys(table string) ([]string, bool) {
 // holds a string, every table is a plain table.
 func integerKey(k string) bool {
 	switch k {
-	case "store.password_fd", "store.max_conns", "cache.size", "nonce.threshold", "nonce.block":
+	case "store.password_fd", "store.max_conns", "cache.size", "nonce.threshold", "nonce.block",
+		"kek.pin_fd", "kek.sessions", "kek.token_fd", "kek.credentials_fd":
 		return true
 	}
 	return false
@@ -161,8 +181,8 @@ func parse(data []byte, dir string) (*Config, error) {
 // does not have (exact, case-sensitive match).
 func checkKeys(keys []toml.Key) error {
 	for _, k := range keys {
-		if !isKnown(k) && slices.ContainsFunc(k, secretKeyName) {
-			return inlineSecretKey(k.String())
+		if !isKnown(k) && inlineSecret(k) {
+			return inlineSecretKey(k)
 		}
 	}
 	for _, k := range keys {
@@ -191,11 +211,11 @@ func isKnown(k toml.Key) bool {
 }
 
 // inlineSecretKey is the error for a key that would hold a secret. It names
-// the key, never the value.
-func inlineSecretKey(key string) error {
+// the key and the key that names such a secret instead, never the value.
+func inlineSecretKey(k toml.Key) error {
 	return fmt.Errorf("%w: %w: key %s would put a secret in the config file; keyward reads secrets only from a file, "+
 		"a file descriptor or a systemd credential: remove the key, write the secret to a file with mode 600 and name it "+
-		"with password_file (or password_fd, password_credential) in [store]", ErrInvalid, ErrInlineSecret, key)
+		"with %s", ErrInvalid, ErrInlineSecret, k, secretHome(k))
 }
 
 // quoted matches the quoted fragments a TOML syntax error may copy from the
@@ -220,7 +240,7 @@ func unquote(msg string) string {
 func syntaxError(err error) error {
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
-		if k := pe.LastKey; k != "" && slices.ContainsFunc(strings.Split(k, "."), secretKeyName) {
+		if k := toml.Key(strings.Split(pe.LastKey, ".")); pe.LastKey != "" && inlineSecret(k) {
 			return inlineSecretKey(k)
 		}
 		return invalid("line %d: %s", pe.Position.Line, unquote(pe.Message))
@@ -247,24 +267,9 @@ func build(f *file, md toml.MetaData, dir string) (*Config, error) {
 		return nil, invalid("store.postgres is empty; give a postgres:// URL")
 	}
 	c.Store.Postgres = s.Postgres
-	if def("store", "password_file") {
-		if s.PasswordFile == "" {
-			return nil, invalid("store.password_file is empty; give the path of the password file")
-		}
-		c.Store.Password.File = resolve(dir, s.PasswordFile)
-	}
-	if def("store", "password_fd") {
-		if s.PasswordFD < 3 || s.PasswordFD > 1<<20 {
-			return nil, invalid("store.password_fd is %d; it must be an inherited descriptor, 3 or above", s.PasswordFD)
-		}
-		c.Store.Password.FD = int(s.PasswordFD)
-	}
-	if def("store", "password_credential") && s.PasswordCredential == "" {
-		return nil, invalid("store.password_credential is empty; give the credential name from LoadCredential=")
-	}
-	c.Store.Password.Credential = s.PasswordCredential
-	if n := countSet(def("store", "password_file"), def("store", "password_fd"), def("store", "password_credential")); n > 1 {
-		return nil, fmt.Errorf("%w: %w: set at most one of store.password_file, password_fd and password_credential", ErrInvalid, credential.ErrAmbiguous)
+	var err error
+	if c.Store.Password, err = source(def, dir, "store", "password", sourceKeys{s.PasswordFile, s.PasswordFD, s.PasswordCredential}); err != nil {
+		return nil, err
 	}
 	if def("store", "max_conns") {
 		if s.MaxConns < 1 || s.MaxConns > MaxConns {
@@ -277,9 +282,10 @@ func build(f *file, md toml.MetaData, dir string) (*Config, error) {
 	}
 	c.Store.Schema = s.Schema
 
-	c.KEK.URI = resolveKEK(dir, f.KEK.URI)
+	if c.KEK, err = buildKEK(f, def, dir); err != nil {
+		return nil, err
+	}
 
-	var err error
 	if def("cache", "size") {
 		if f.Cache.Size < 1 || int64(int(f.Cache.Size)) != f.Cache.Size {
 			return nil, invalid("cache.size is %d; it must be 1 or more", f.Cache.Size)
@@ -311,14 +317,85 @@ func build(f *file, md toml.MetaData, dir string) (*Config, error) {
 	return c, nil
 }
 
-func countSet(bs ...bool) int {
-	n := 0
-	for _, b := range bs {
-		if b {
-			n++
+// buildKEK builds the [kek] table. Which keys a scheme takes is checked
+// later, by validate, on the Config.
+func buildKEK(f *file, def func(...string) bool, dir string) (KEK, error) {
+	k := f.KEK
+	c := KEK{URI: resolveKEK(dir, k.URI), Namespace: k.Namespace, Profile: k.Profile, Endpoint: k.Endpoint, Module: k.Module}
+	for _, s := range []struct{ key, value, want string }{
+		{"module", k.Module, "the absolute path of the PKCS#11 library"},
+		{"namespace", k.Namespace, "the Vault namespace, or omit it"},
+		{"ca_file", k.CAFile, "the path of a PEM file of CA certificates, or omit it for the system roots"},
+		{"profile", k.Profile, "a profile name, or omit it for \"default\""},
+		{"endpoint", k.Endpoint, "https://HOST[:PORT], or omit it for the provider's public endpoint"},
+	} {
+		if def("kek", s.key) && s.value == "" {
+			return KEK{}, invalid("kek.%s is empty; give %s", s.key, s.want)
 		}
 	}
-	return n
+	if k.CAFile != "" {
+		c.CAFile = resolve(dir, k.CAFile)
+	}
+	if def("kek", "sessions") {
+		if k.Sessions < 1 || k.Sessions > maxSessions {
+			return KEK{}, invalid("kek.sessions is %d; it must be between 1 and %d", k.Sessions, maxSessions)
+		}
+		c.Sessions = int(k.Sessions)
+	}
+	var err error
+	if c.PIN, err = source(def, dir, "kek", "pin", sourceKeys{k.PINFile, k.PINFD, k.PINCredential}); err != nil {
+		return KEK{}, err
+	}
+	if c.Token, err = source(def, dir, "kek", "token", sourceKeys{k.TokenFile, k.TokenFD, k.TokenCredential}); err != nil {
+		return KEK{}, err
+	}
+	if c.Credentials, err = source(def, dir, "kek", "credentials", sourceKeys{k.CredentialsFile, k.CredentialsFD, k.CredentialsCredential}); err != nil {
+		return KEK{}, err
+	}
+	return c, nil
+}
+
+// sourceKeys are the decoded values of one NAME_file, NAME_fd,
+// NAME_credential trio.
+type sourceKeys struct {
+	File       string
+	FD         int64
+	Credential string
+}
+
+// source turns the trio table.NAME_file, NAME_fd and NAME_credential into a
+// credential.Source: at most one of them, the file resolved against dir, the
+// descriptor 3 or above. Every secret of the format is named this way.
+// Whether the secret is required is checked by validate.
+func source(def func(...string) bool, dir, table, name string, v sourceKeys) (credential.Source, error) {
+	fileKey, fdKey, credKey := name+"_file", name+"_fd", name+"_credential"
+	var src credential.Source
+	n := 0
+	if def(table, fileKey) {
+		if v.File == "" {
+			return src, invalid("%s.%s is empty; give the path of the file holding the secret", table, fileKey)
+		}
+		src.File = resolve(dir, v.File)
+		n++
+	}
+	if def(table, fdKey) {
+		if v.FD < 3 || v.FD > 1<<20 {
+			return src, invalid("%s.%s is %d; it must be an inherited descriptor, 3 or above", table, fdKey, v.FD)
+		}
+		src.FD = int(v.FD)
+		n++
+	}
+	if def(table, credKey) {
+		if v.Credential == "" {
+			return src, invalid("%s.%s is empty; give the credential name from LoadCredential=", table, credKey)
+		}
+		src.Credential = v.Credential
+		n++
+	}
+	if n > 1 {
+		return src, fmt.Errorf("%w: %w: set at most one of %s.%s, %s and %s", ErrInvalid, credential.ErrAmbiguous, table, fileKey, fdKey, credKey)
+	}
+	return src, nil
 }
 
 // duration parses a positive Go duration ("90s", "5m", "1h30m") or "off",

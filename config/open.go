@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/credential"
 	"github.com/keyward/keyward/kms"
-	"github.com/keyward/keyward/kms/localkms"
 	"github.com/keyward/keyward/store"
 	"github.com/keyward/keyward/store/postgres"
 	"github.com/keyward/keyward/store/sqlite"
@@ -46,9 +44,18 @@ type Deployment struct {
 
 // Open opens what c names. getenv reads the environment (os.Getenv in
 // production; nil means os.Getenv): Open refuses to start while a variable
-// of SecretEnv is set, and reads $CREDENTIALS_DIRECTORY for a
-// password_credential. It loads the database password with package
-// credential, opens the KEK (local: only in this build) and then the store.
+// of SecretEnv is set, and reads $CREDENTIALS_DIRECTORY for a *_credential
+// key. It opens the KEK, loading its secret (PIN, token or credentials) with
+// package credential, then loads the database password and opens the store.
+//
+// The KEK is opened as its scheme says: local: reads the key file; pkcs11:
+// loads the module and logs in to the token (the key must exist: see
+// ProvisionKEK); transit: builds the client and runs transit.KEK.Check
+// against the server, so a wrong key type or a server that ignores
+// associated_data stops the start; awskms: and gcpkms: build the client
+// without calling the service, so an outage or a missing permission shows
+// on first use.
+//
 // A SQLite database must exist already (keyward init creates one), so a
 // mistyped path is an error, not a new empty store. On failure everything
 // opened so far is closed again.
@@ -63,7 +70,8 @@ func Open(ctx context.Context, c *Config, getenv func(string) string) (_ *Deploy
 		return nil, err
 	}
 	if err := credential.RefuseEnv(getenv, SecretEnv()...); err != nil {
-		return nil, fmt.Errorf("config: %w (for the database password: password_file, password_fd or password_credential in [store])", err)
+		return nil, fmt.Errorf("config: %w (name the secret in the config instead: password_file in [store]; "+
+			"pin_file, token_file or credentials_file in [kek]; or their _fd and _credential forms)", err)
 	}
 	d := &Deployment{Options: c.EngineOptions()}
 	defer func() {
@@ -72,13 +80,8 @@ func Open(ctx context.Context, c *Config, getenv func(string) string) (_ *Deploy
 		}
 	}()
 
-	kek, err := openKEK(c.KEK.URI)
-	if err != nil {
+	if err := d.openKEK(ctx, c.KEK, getenv); err != nil {
 		return nil, err
-	}
-	d.KEK = kek
-	if cl, ok := kek.(io.Closer); ok {
-		d.closers = append(d.closers, cl.Close)
 	}
 
 	st, err := openStore(ctx, c.Store, getenv)
@@ -98,24 +101,6 @@ func (d *Deployment) Close() error {
 	}
 	d.closers = nil
 	return errors.Join(errs...)
-}
-
-// openKEK opens the KEK a validated URI names.
-func openKEK(uri string) (kms.KEK, error) {
-	u, err := kms.ParseURI(uri)
-	if err != nil {
-		return nil, fmt.Errorf("config: kek: %w", err)
-	}
-	switch u.Scheme {
-	case "local":
-		kek, err := localkms.Open(u.Opaque)
-		if err != nil {
-			return nil, fmt.Errorf("config: kek: %w", err)
-		}
-		return kek, nil
-	default:
-		return nil, fmt.Errorf("config: kek: %w: the %s: provider is not supported in this build yet (use local:PATH for development)", kms.ErrInvalidURI, u.Scheme)
-	}
 }
 
 // openStore opens the store s names, loading the database password first.

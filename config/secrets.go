@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/BurntSushi/toml"
 )
 
 // Inline-secret detection. A config never holds a secret; these checks catch
@@ -18,7 +20,7 @@ import (
 // ("dbpassword", "clientsecret").
 func secretWord(w string) bool {
 	switch w {
-	case "pin", "pins", "pwd", "pass", "key", "keys", "token", "tokens", "apikey", "privatekey":
+	case "pin", "pins", "pwd", "pass", "key", "keys", "token", "tokens", "apikey", "privatekey", "credentials":
 		return true
 	}
 	for _, p := range [...]string{"password", "passwd", "passphrase", "secret"} {
@@ -40,16 +42,63 @@ func referenceWord(w string) bool {
 	return false
 }
 
+// keyWords splits a key name into lower-case words of letters and digits.
+func keyWords(k string) []string {
+	return strings.FieldsFunc(strings.ToLower(k), func(r rune) bool {
+		return (r < 'a' || r > 'z') && (r < '0' || r > '9')
+	})
+}
+
 // secretKeyName reports whether a key (or one dotted component of one)
 // names a secret value.
 func secretKeyName(k string) bool {
-	words := strings.FieldsFunc(strings.ToLower(k), func(r rune) bool {
-		return (r < 'a' || r > 'z') && (r < '0' || r > '9')
-	})
+	words := keyWords(k)
 	if len(words) == 0 || referenceWord(words[len(words)-1]) {
 		return false
 	}
 	return slices.ContainsFunc(words, secretWord)
+}
+
+// knownSecretKey reports whether k holds a secret, or travels with one,
+// although its name ends like a reference (…_id): the keys of an AWS
+// credentials file (the access key id alone is not secret, but it goes
+// with the secret key into the file credentials_file names) and Vault
+// AppRole's secret_id.
+func knownSecretKey(k string) bool {
+	switch strings.ToLower(k) {
+	case "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "secret_id":
+		return true
+	}
+	return false
+}
+
+// inlineSecret reports whether an unknown key would hold a secret.
+func inlineSecret(k toml.Key) bool {
+	return slices.ContainsFunc(k, secretKeyName) || knownSecretKey(k[len(k)-1])
+}
+
+// secretHome names the keys that name, instead, the secret a refused key k
+// would hold, for the error message.
+func secretHome(k toml.Key) string {
+	var words []string
+	for _, c := range k {
+		words = append(words, keyWords(c)...)
+	}
+	has := func(ws ...string) bool {
+		return slices.ContainsFunc(words, func(w string) bool { return slices.Contains(ws, w) })
+	}
+	switch {
+	case has("pin", "pins", "pinvalue"):
+		return "pin_file (or pin_fd, pin_credential) in [kek]"
+	case has("aws", "credentials", "access", "client", "private", "privatekey", "apikey", "json"):
+		return "credentials_file (or credentials_fd, credentials_credential) in [kek]"
+	case has("token", "tokens"):
+		return "token_file (or token_fd, token_credential) in [kek]"
+	case k[0] == "kek":
+		return "pin_file (pkcs11:), token_file (transit:) or credentials_file (awskms:, gcpkms:) in [kek], " +
+			"or their _fd and _credential forms"
+	}
+	return "password_file (or password_fd, password_credential) in [store]"
 }
 
 // usePasswordFile is the advice every database-password error ends with.

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/config"
 )
 
 func (a *app) rotateKEKCmd() *cobra.Command {
@@ -72,8 +73,37 @@ wraps nothing, and it can be disabled.`,
 	return cmd
 }
 
-func (a *app) kekCmd() *cobra.Command {
+func (a *app) kekCreateCmd() *cobra.Command {
 	return &cobra.Command{
+		Use:   "create",
+		Short: "Create version 1 of the configured KEK (PKCS#11 token or local key file)",
+		Long: `kek create generates the key-encryption key named by the config: inside the
+HSM token for pkcs11: (non-extractable, sensitive AES-256), or a new key file for
+local:. It refuses if the key exists. Cloud KMS and Vault transit keys are created
+with the provider's own tools.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if a.confPath == "" {
+				return usagef("kek create needs --config FILE naming the kek (keyward init creates the local kek of a data directory)")
+			}
+			c, err := a.config()
+			if err != nil {
+				return err
+			}
+			if err := config.ProvisionKEK(cmd.Context(), c, a.getenv); err != nil {
+				return err
+			}
+			if a.jsonOut {
+				return a.printJSON(map[string]any{"kek": c.KEK.URI, "version": 1})
+			}
+			fmt.Fprintf(a.stdout, "created %s (version 1)\n", c.KEK.URI)
+			return nil
+		},
+	}
+}
+
+func (a *app) kekCmd() *cobra.Command {
+	cmd := &cobra.Command{
 		Use:   "kek",
 		Short: "Show the KEK version that wraps new data keys, and what each KEK version wraps",
 		Args:  noArgs,
@@ -110,4 +140,6 @@ func (a *app) kekCmd() *cobra.Command {
 			return tw.Flush()
 		},
 	}
+	cmd.AddCommand(a.kekCreateCmd())
+	return cmd
 }
