@@ -4,11 +4,9 @@ import (
 	"context"
 	"embed"
 	"fmt"
+	schema "github.com/keyward/keyward/store/internal/migration"
 	"hash/fnv"
 	"io/fs"
-	"path"
-	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -22,49 +20,10 @@ import (
 var migrationFiles embed.FS
 
 // migration is one schema step.
-type migration struct {
-	version int64
-	name    string
-	sql     string
-}
+type migration = schema.Step
 
-// loadMigrations reads the numbered .sql files of dir in fsys and checks that
-// they are numbered 1..n without gap or duplicate.
-func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
-	entries, err := fs.ReadDir(fsys, dir)
-	if err != nil {
-		return nil, fmt.Errorf("read migrations: %w", err)
-	}
-	var migs []migration
-	for _, e := range entries {
-		name := e.Name()
-		if e.IsDir() || !strings.HasSuffix(name, ".sql") {
-			continue
-		}
-		num, _, ok := strings.Cut(name, "_")
-		if !ok {
-			return nil, fmt.Errorf("migration %s: name is not NNNN_description.sql", name)
-		}
-		v, err := strconv.ParseInt(num, 10, 64)
-		if err != nil || v < 1 {
-			return nil, fmt.Errorf("migration %s: name is not NNNN_description.sql", name)
-		}
-		body, err := fs.ReadFile(fsys, path.Join(dir, name))
-		if err != nil {
-			return nil, fmt.Errorf("read migration %s: %w", name, err)
-		}
-		migs = append(migs, migration{version: v, name: name, sql: string(body)})
-	}
-	for i, m := range migs {
-		if m.version != int64(i+1) {
-			return nil, fmt.Errorf("migration %s: want version %d (migrations are numbered 1, 2, 3… without gaps)", m.name, i+1)
-		}
-	}
-	if len(migs) == 0 {
-		return nil, fmt.Errorf("no migrations in %s", dir)
-	}
-	return migs, nil
-}
+// loadMigrations reads and checks the numbered .sql files of dir in fsys.
+func loadMigrations(fsys fs.FS, dir string) ([]migration, error) { return schema.Load(fsys, dir) }
 
 // migrationLockKey is the advisory lock that serialises migrations of one
 // schema: processes migrating different schemas do not wait for each other.
@@ -114,7 +73,7 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string, migs []migr
 			return fmt.Errorf("read schema version (is %s.schema_migrations another tool's table? "+
 				"give keyward a schema of its own): %w", q, err)
 		}
-		latest := migs[len(migs)-1].version
+		latest := migs[len(migs)-1].Version
 		if current > latest {
 			return fmt.Errorf("%w: schema %s is at version %d, this binary knows up to %d (upgrade keyward)",
 				ErrSchemaTooNew, q, current, latest)
@@ -124,13 +83,13 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string, migs []migr
 				q, count, current)
 		}
 		for _, m := range migs[current:] {
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
-				return fmt.Errorf("apply migration %s: %w", m.name, err)
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return fmt.Errorf("apply migration %s: %w", m.Name, err)
 			}
 			if _, err := tx.Exec(ctx,
-				`INSERT INTO `+q+`.schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name,
+				`INSERT INTO `+q+`.schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name,
 			); err != nil {
-				return fmt.Errorf("record migration %s: %w", m.name, err)
+				return fmt.Errorf("record migration %s: %w", m.Name, err)
 			}
 		}
 		return nil

@@ -18,8 +18,8 @@ func TestEmbeddedMigrations(t *testing.T) {
 		t.Fatalf("embedded migrations: %v", err)
 	}
 	for i, m := range migs {
-		if m.version != int64(i+1) || strings.TrimSpace(m.sql) == "" {
-			t.Errorf("migration %d: %+v", i, m.name)
+		if m.Version != int64(i+1) || strings.TrimSpace(m.SQL) == "" {
+			t.Errorf("migration %d: %+v", i, m.Name)
 		}
 	}
 }
@@ -56,7 +56,7 @@ func TestLoadMigrations(t *testing.T) {
 			}
 			var got []string
 			for _, m := range migs {
-				got = append(got, m.name)
+				got = append(got, m.Name)
 			}
 			if strings.Join(got, ",") != strings.Join(tt.want, ",") {
 				t.Errorf("got %v, want %v", got, tt.want)

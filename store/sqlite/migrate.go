@@ -5,10 +5,8 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
+	schema "github.com/keyward/keyward/store/internal/migration"
 	"io/fs"
-	"path"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -24,51 +22,10 @@ var migrationFiles embed.FS
 const applicationID = 0x4b575244
 
 // migration is one schema step.
-type migration struct {
-	version int64
-	name    string
-	sql     string
-}
+type migration = schema.Step
 
-// loadMigrations reads the numbered .sql files of dir in fsys and checks that
-// they are numbered 1..n without gap or duplicate.
-func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
-	entries, err := fs.ReadDir(fsys, dir)
-	if err != nil {
-		return nil, fmt.Errorf("read migrations: %w", err)
-	}
-	var migs []migration
-	for _, e := range entries {
-		name := e.Name()
-		if e.IsDir() || !strings.HasSuffix(name, ".sql") {
-			continue
-		}
-		num, _, ok := strings.Cut(name, "_")
-		if !ok {
-			return nil, fmt.Errorf("migration %s: name is not NNNN_description.sql", name)
-		}
-		v, err := strconv.ParseInt(num, 10, 64)
-		if err != nil || v < 1 {
-			return nil, fmt.Errorf("migration %s: name is not NNNN_description.sql", name)
-		}
-		body, err := fs.ReadFile(fsys, path.Join(dir, name))
-		if err != nil {
-			return nil, fmt.Errorf("read migration %s: %w", name, err)
-		}
-		migs = append(migs, migration{version: v, name: name, sql: string(body)})
-	}
-	// fs.ReadDir sorts by name, and the numbers are zero-padded, but check the
-	// sequence rather than trust the padding.
-	for i, m := range migs {
-		if m.version != int64(i+1) {
-			return nil, fmt.Errorf("migration %s: want version %d (migrations are numbered 1, 2, 3… without gaps)", m.name, i+1)
-		}
-	}
-	if len(migs) == 0 {
-		return nil, fmt.Errorf("no migrations in %s", dir)
-	}
-	return migs, nil
-}
+// loadMigrations reads and checks the numbered .sql files of dir in fsys.
+func loadMigrations(fsys fs.FS, dir string) ([]migration, error) { return schema.Load(fsys, dir) }
 
 // migrate brings the database up to the newest of migs in one write
 // transaction (BEGIN IMMEDIATE on the writer connection), so two processes
@@ -102,7 +59,7 @@ func migrate(ctx context.Context, db *sql.DB, migs []migration, now time.Time) (
 	).Scan(&current, &count); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
-	latest := migs[len(migs)-1].version
+	latest := migs[len(migs)-1].Version
 	if current > latest {
 		return fmt.Errorf("%w: database is at schema version %d, this binary knows up to %d (upgrade keyward)",
 			ErrSchemaTooNew, current, latest)
@@ -112,14 +69,14 @@ func migrate(ctx context.Context, db *sql.DB, migs []migration, now time.Time) (
 	}
 
 	for _, m := range migs[current:] {
-		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-			return fmt.Errorf("apply migration %s: %w", m.name, err)
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			return fmt.Errorf("apply migration %s: %w", m.Name, err)
 		}
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-			m.version, m.name, now.UnixMilli(),
+			m.Version, m.Name, now.UnixMilli(),
 		); err != nil {
-			return fmt.Errorf("record migration %s: %w", m.name, err)
+			return fmt.Errorf("record migration %s: %w", m.Name, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
