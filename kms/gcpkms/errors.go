@@ -7,7 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
+	backoffpkg "github.com/keyward/keyward/kms/internal/backoff"
 	"net"
 	"net/http"
 	"net/url"
@@ -54,27 +54,11 @@ func (k *KEK) retry(ctx context.Context, op string, attempt func(context.Context
 	}
 }
 
-// backoff returns the pause after failed attempt n (from 1): half of
-// base·2^(n-1), capped at maxBackoff, plus a random part of the same size.
-func backoff(n int) time.Duration {
-	d := maxBackoff
-	if n < 16 {
-		d = min(baseBackoff<<(n-1), maxBackoff)
-	}
-	return d/2 + rand.N(d/2+1)
-}
+// backoff returns the pause after failed attempt n (from 1).
+func backoff(n int) time.Duration { return backoffpkg.Delay(n, baseBackoff, maxBackoff) }
 
 // sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+func sleep(ctx context.Context, d time.Duration) error { return backoffpkg.Sleep(ctx, d) }
 
 // integrityError reports a response that failed a checksum check: retried,
 // and on the last attempt reported as ErrIntegrity and kms.ErrUnavailable.

@@ -8,8 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	backoffpkg "github.com/keyward/keyward/kms/internal/backoff"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -185,27 +185,11 @@ func retryAfter(h string) time.Duration {
 	return min(time.Duration(s)*time.Second, maxRetryAfter)
 }
 
-// backoff returns the pause after failed attempt n (from 1): half of
-// base·2^(n-1), capped at maxBackoff, plus a random part of the same size.
-func backoff(n int) time.Duration {
-	d := maxBackoff
-	if n < 16 {
-		d = min(baseBackoff<<(n-1), maxBackoff)
-	}
-	return d/2 + rand.N(d/2+1)
-}
+// backoff returns the pause after failed attempt n (from 1).
+func backoff(n int) time.Duration { return backoffpkg.Delay(n, baseBackoff, maxBackoff) }
 
 // sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+func sleep(ctx context.Context, d time.Duration) error { return backoffpkg.Sleep(ctx, d) }
 
 // isCertificateError reports whether err is a TLS certificate verification
 // failure.
