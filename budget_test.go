@@ -10,6 +10,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/kms/localkms"
+	"github.com/keyward/keyward/store"
 	"github.com/keyward/keyward/store/sqlite"
 )
 
@@ -17,14 +18,21 @@ import (
 // handle: as close to n processes as one test gets.
 func openShared(t *testing.T, n int, opts keyward.Options) []*keyward.Engine {
 	t.Helper()
-	dir := t.TempDir()
-	kekPath := filepath.Join(dir, "kek.key")
+	db := filepath.Join(t.TempDir(), "keyward.db")
+	return openEngines(t, n, opts, func() (store.Store, error) { return sqlite.Open(context.Background(), db) })
+}
+
+// openEngines opens n engines, each on its own store handle from openStore
+// and its own handle on one local KEK file.
+func openEngines(t *testing.T, n int, opts keyward.Options, openStore func() (store.Store, error)) []*keyward.Engine {
+	t.Helper()
+	kekPath := filepath.Join(t.TempDir(), "kek.key")
 	if _, err := localkms.Create(kekPath); err != nil {
 		t.Fatal(err)
 	}
 	engines := make([]*keyward.Engine, n)
 	for i := range engines {
-		st, err := sqlite.Open(context.Background(), filepath.Join(dir, "keyward.db"))
+		st, err := openStore()
 		if err != nil {
 			t.Fatal(err)
 		}

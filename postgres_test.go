@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,7 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/keyward/keyward"
-	"github.com/keyward/keyward/kms/localkms"
+	"github.com/keyward/keyward/store"
 	"github.com/keyward/keyward/store/postgres"
 )
 
@@ -40,27 +39,9 @@ func pgEngines(t *testing.T, n int, opts keyward.Options) ([]*keyward.Engine, *p
 		admin.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
 		admin.Close(context.Background())
 	})
-	kekPath := filepath.Join(t.TempDir(), "kek.key")
-	if _, err := localkms.Create(kekPath); err != nil {
-		t.Fatal(err)
-	}
-	engines := make([]*keyward.Engine, n)
-	for i := range engines {
-		st, err := postgres.Open(ctx, postgres.Config{URL: url, Schema: schema})
-		if err != nil {
-			t.Fatal(err)
-		}
-		kek, err := localkms.Open(kekPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		eng, err := keyward.Open(st, kek, &opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { eng.Close(); st.Close() })
-		engines[i] = eng
-	}
+	engines := openEngines(t, n, opts, func() (store.Store, error) {
+		return postgres.Open(ctx, postgres.Config{URL: url, Schema: schema})
+	})
 	return engines, admin, schema
 }
 
