@@ -1,0 +1,2 @@
+-- tokens_audit: reserved; filled in by the change that introduces it.
+SELECT 1;

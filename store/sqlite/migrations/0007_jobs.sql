@@ -1,0 +1,2 @@
+-- jobs: reserved; filled in by the change that introduces it.
+SELECT 1;
