@@ -92,6 +92,8 @@ type Config struct {
 	Nonce Nonce
 	// Changes tunes how other instances' key changes are noticed.
 	Changes Changes
+	// Server tunes keyward serve: address, TLS, limits, timeouts.
+	Server Server
 }
 
 // Store is the [store] table: exactly one of SQLite and Postgres is set.
@@ -255,6 +257,9 @@ func (c *Config) validate() error {
 		return err
 	}
 	if err := validateKEK(c.KEK); err != nil {
+		return err
+	}
+	if err := c.validateServer(); err != nil {
 		return err
 	}
 	switch {

@@ -107,7 +107,7 @@ func TestParseInvalid(t *testing.T) {
 		{"two stores", "[store]\nsqlite = \"k.db\"\npostgres = \"postgres://db/k\"\n" + kekLine, "both set"},
 		{"empty sqlite", "[store]\nsqlite = \"\"\n" + kekLine, "store.sqlite is empty"},
 		{"empty postgres", "[store]\npostgres = \"\"\n" + kekLine, "store.postgres is empty"},
-		{"unknown table", lite + kekLine + "[server]\naddr = \":8080\"\n", "unknown key server"},
+		{"unknown table", lite + kekLine + "[http]\naddr = \":8080\"\n", "unknown key http"},
 		{"unknown top-level key", "debug = true\n" + lite + kekLine, "unknown key debug"},
 		{"unknown key lists the table's keys", lite + "sqlite_path = \"x\"\n" + kekLine, "unknown key store.sqlite_path (keys in [store]: sqlite, postgres, password_file"},
 		{"keys are case-sensitive", "[store]\nSQLite = \"k.db\"\n" + kekLine, "unknown key store.SQLite"},

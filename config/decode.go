@@ -60,6 +60,20 @@ type file struct {
 	Changes struct {
 		Poll string `toml:"poll"`
 	} `toml:"changes"`
+	Server struct {
+		Addr            string `toml:"addr"`
+		TLSCertFile     string `toml:"tls_cert_file"`
+		TLSKeyFile      string `toml:"tls_key_file"`
+		ClientCAFile    string `toml:"client_ca_file"`
+		MaxBody         int64  `toml:"max_body"`
+		MaxBatch        int64  `toml:"max_batch"`
+		RateLimit       int64  `toml:"rate_limit"`
+		RateBurst       int64  `toml:"rate_burst"`
+		ReadTimeout     string `toml:"read_timeout"`
+		WriteTimeout    string `toml:"write_timeout"`
+		IdleTimeout     string `toml:"idle_timeout"`
+		ShutdownTimeout string `toml:"shutdown_timeout"`
+	} `toml:"server"`
 }
 
 // tableKeys returns the keys of a table of the format, in the order
@@ -81,6 +95,9 @@ func tableKeys(table string) ([]string, bool) {
 		return []string{"threshold", "block"}, true
 	case "changes":
 		return []string{"poll"}, true
+	case "server":
+		return []string{"addr", "tls_cert_file", "tls_key_file", "client_ca_file", "max_body", "max_batch",
+			"rate_limit", "rate_burst", "read_timeout", "write_timeout", "idle_timeout", "shutdown_timeout"}, true
 	}
 	return nil, false
 }
@@ -90,7 +107,8 @@ func tableKeys(table string) ([]string, bool) {
 func integerKey(k string) bool {
 	switch k {
 	case "store.password_fd", "store.max_conns", "cache.size", "nonce.threshold", "nonce.block",
-		"kek.pin_fd", "kek.sessions", "kek.token_fd", "kek.credentials_fd":
+		"kek.pin_fd", "kek.sessions", "kek.token_fd", "kek.credentials_fd",
+		"server.max_body", "server.max_batch", "server.rate_limit", "server.rate_burst":
 		return true
 	}
 	return false
@@ -108,7 +126,7 @@ func checkTypes(md toml.MetaData) error {
 			return invalid("%s must be an integer, not %s", k, tomlType(got))
 		case len(k) == 2 && !integerKey(k.String()) && got != "String":
 			hint := ""
-			if k[1] == "ttl" || k[1] == "poll" {
+			if k[1] == "ttl" || k[1] == "poll" || strings.HasSuffix(k[1], "_timeout") {
 				hint = " such as \"5m\" or \"off\""
 			}
 			return invalid("%s must be a string%s, not %s", k, hint, tomlType(got))
@@ -194,7 +212,7 @@ func checkKeys(keys []toml.Key) error {
 				return invalid("unknown key %s (keys in [%s]: %s)", k, k[0], strings.Join(keys, ", "))
 			}
 		}
-		return invalid("unknown key %s (tables: [store], [kek], [cache], [nonce], [changes])", k)
+		return invalid("unknown key %s (tables: [store], [kek], [cache], [nonce], [changes], [server])", k)
 	}
 	return nil
 }
@@ -313,6 +331,9 @@ func build(f *file, md toml.MetaData, dir string) (*Config, error) {
 		if c.Changes.Poll, err = duration("changes.poll", f.Changes.Poll); err != nil {
 			return nil, err
 		}
+	}
+	if c.Server, err = buildServer(f, def, dir); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
