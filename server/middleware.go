@@ -1,0 +1,136 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+)
+
+// securityHeaders are sent on every response, whatever produced it: a
+// handler, the router's 404 and 405, the body limit, the rate limiter or a
+// recovered panic. Cache-Control: no-store keeps responses that carry a
+// plaintext (and every other one: simpler, and nothing here should be
+// cached) out of shared and browser caches.
+var securityHeaders = [...][2]string{
+	{"Strict-Transport-Security", "max-age=63072000; includeSubDomains; preload"},
+	{"X-Content-Type-Options", "nosniff"},
+	{"X-Frame-Options", "DENY"},
+	{"X-XSS-Protection", "1; mode=block"},
+	{"Referrer-Policy", "strict-origin-when-cross-origin"},
+	{"Content-Security-Policy", "default-src 'none'"},
+	{"Cache-Control", "no-store"},
+}
+
+// reqInfo travels in a request's context so that the outer middleware can
+// log what inner handlers learned (the token id). It never holds a token.
+type reqInfo struct {
+	id      string
+	tokenID string
+}
+
+type reqInfoKey struct{}
+
+func info(ctx context.Context) *reqInfo {
+	if ri, ok := ctx.Value(reqInfoKey{}).(*reqInfo); ok {
+		return ri
+	}
+	return &reqInfo{}
+}
+
+// newRequestID returns 128 random bits in hex.
+func newRequestID() string {
+	var b [16]byte
+	rand.Read(b[:]) // never fails (crypto/rand panics rather)
+	return hex.EncodeToString(b[:])
+}
+
+// recorder captures the status a handler wrote. When the router itself
+// answers (no route matched: 404, or 405), it replaces the router's plain
+// text with the API's JSON error body.
+type recorder struct {
+	http.ResponseWriter
+	r       *http.Request
+	status  int
+	wrote   bool
+	swallow bool // the router's text body is being replaced
+	s       *Server
+}
+
+func (w *recorder) WriteHeader(code int) {
+	if w.wrote {
+		return
+	}
+	w.wrote = true
+	w.status = code
+	if w.r.Pattern == "" && (code == http.StatusNotFound || code == http.StatusMethodNotAllowed) {
+		w.swallow = true
+		e := apiErr(http.StatusNotFound, CodeNotFound, "no such endpoint (see /v1/openapi.json)")
+		if code == http.StatusMethodNotAllowed {
+			e = apiErr(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "method not allowed on this endpoint (see the Allow header)")
+		}
+		h := w.ResponseWriter.Header()
+		h.Del("Content-Length")
+		h.Set("Content-Type", "application/json")
+		w.ResponseWriter.WriteHeader(code)
+		w.ResponseWriter.Write(errorBody(e))
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *recorder) Write(p []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.swallow {
+		return len(p), nil
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// wrap is the outermost middleware: security headers, request id, panic
+// recovery, the request log line and the request metrics.
+func (s *Server) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		h := w.Header()
+		for _, kv := range securityHeaders {
+			h.Set(kv[0], kv[1])
+		}
+		ri := &reqInfo{id: newRequestID()}
+		h.Set("X-Request-Id", ri.id)
+		r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, ri))
+		rec := &recorder{ResponseWriter: w, r: r, status: http.StatusOK, s: s}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				// The panic value and stack may hold anything; they go to
+				// the log at error level only as the type and stack, and
+				// the client sees a fixed message.
+				s.log.Error("panic", "request_id", ri.id, "route", r.Pattern, "stack", string(debug.Stack()))
+				if !rec.wrote {
+					s.writeError(rec, r, apiErr(http.StatusInternalServerError, CodeInternal, "internal error; the request id identifies it in the server log"))
+				}
+			}
+			route := r.Pattern
+			if route == "" {
+				route = "unmatched"
+			}
+			d := time.Since(start)
+			s.metrics.observe(route, rec.status, d)
+			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+				slog.String("method", r.Method), slog.String("route", route), slog.Int("status", rec.status),
+				slog.Duration("duration", d), slog.String("request_id", ri.id), slog.String("token_id", ri.tokenID))
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
