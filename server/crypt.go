@@ -15,80 +15,31 @@ import (
 // then fail or succeed one by one, in order, each answered in place with
 // its result or {"error":{code,message}}.
 
-type encryptItem struct {
-	Plaintext b64    `json:"plaintext"`
-	Context   string `json:"context"`
-}
-
-type encryptRequest struct {
-	Plaintext b64           `json:"plaintext"`
-	Context   string        `json:"context"`
-	Items     []encryptItem `json:"items"`
-}
-
-type cipherItem struct {
-	Ciphertext *string `json:"ciphertext"`
-	Context    string  `json:"context"`
-}
-
-type cipherRequest struct {
-	Ciphertext *string      `json:"ciphertext"`
-	Context    string       `json:"context"`
-	Items      []cipherItem `json:"items"`
-}
-
-// batchShape checks that a request is single or batch, not both or neither.
-func (s *Server) batchShape(single bool, hasContext bool, items int, isBatch bool, field string) error {
-	switch {
-	case isBatch && (single || hasContext):
-		return apiErr(http.StatusBadRequest, CodeInvalidRequest, "send either "+field+" and context, or items, not both")
-	case isBatch && items == 0:
-		return apiErr(http.StatusBadRequest, CodeInvalidRequest, "items is empty")
-	case isBatch && items > s.limits.MaxBatch:
-		return apiErr(http.StatusRequestEntityTooLarge, CodeBatchTooLarge, "a batch holds at most "+strconv.Itoa(s.limits.MaxBatch)+" items")
-	case !isBatch && !single:
-		return apiErr(http.StatusBadRequest, CodeInvalidRequest, field+" is required (or items, for a batch)")
-	}
-	return nil
-}
-
-// authorizeContexts checks capability c for every context; the first
-// refusal is recorded and returned.
-func (s *Server) authorizeContexts(r *http.Request, p Principal, action, org string, c Capability, contexts func(yield func(string) bool)) error {
-	for ctx := range contexts {
-		if !p.Allows(org, c, ctx) {
-			return s.forbidden(r, p, action, org, "", ctx)
+// authorizeContexts checks capability c for every item's context; the
+// first refusal is recorded and returned.
+func (s *Server) authorizeContexts(r *http.Request, p Principal, action, org string, c Capability, items []cryptItem) error {
+	last := "\x00" // not a valid context: the first item is always checked
+	for _, it := range items {
+		if it.context == last {
+			continue // batches often repeat one context
 		}
+		if !p.Allows(org, c, it.context) {
+			return s.forbidden(r, p, action, org, "", it.context)
+		}
+		last = it.context
 	}
 	return nil
 }
 
 func (s *Server) encrypt(w http.ResponseWriter, r *http.Request, p Principal) error {
 	org := orgOf(r)
-	var req encryptRequest
-	if err := s.decode(w, r, &req); err != nil {
+	body, err := s.readCrypt(w, r, "plaintext")
+	if err != nil {
 		return err
 	}
-	defer func() {
-		clear(req.Plaintext)
-		for _, it := range req.Items {
-			clear(it.Plaintext)
-		}
-	}()
-	isBatch := req.Items != nil
-	if err := s.batchShape(req.Plaintext != nil, req.Context != "", len(req.Items), isBatch, "plaintext"); err != nil {
-		return err
-	}
-	if !isBatch {
-		req.Items = []encryptItem{{req.Plaintext, req.Context}}
-	}
-	if err := s.authorizeContexts(r, p, actionEncrypt, org, CapEncrypt, func(yield func(string) bool) {
-		for _, it := range req.Items {
-			if !yield(it.Context) {
-				return
-			}
-		}
-	}); err != nil {
+	defer body.wipe()
+	items, isBatch := body.items, body.batch
+	if err := s.authorizeContexts(r, p, actionEncrypt, org, CapEncrypt, items); err != nil {
 		return err
 	}
 	ctx := r.Context()
@@ -99,32 +50,31 @@ func (s *Server) encrypt(w http.ResponseWriter, r *http.Request, p Principal) er
 			return err
 		}
 	}
-	out := make([]byte, 0, 64*len(req.Items)+16)
+	out := make([]byte, 0, 80*len(items)+16)
 	if isBatch {
 		out = append(out, `{"items":[`...)
 	}
 	var evs []Event
-	for i, it := range req.Items {
-		if it.Plaintext == nil {
-			it.Plaintext = b64{}
-		}
-		f, err := s.eng.EncryptField(ctx, org, it.Plaintext, it.Context)
+	nerr := 0
+	for i, it := range items {
+		f, err := s.eng.EncryptField(ctx, org, it.value, it.context)
 		if s.auditEncrypt {
-			evs = append(evs, s.outcome(s.event(r, p.TokenID(), actionEncrypt, org, "", "", "").withContext(it.Context).withVersion(f.KeyVersion), err))
+			evs = append(evs, s.outcome(s.event(r, p.TokenID(), actionEncrypt, org, "", "", "").withContext(it.context).withVersion(f.KeyVersion), err))
 		}
 		if err != nil {
-			s.metrics.items.WithLabelValues("encrypt", "error").Inc()
+			nerr++
 			if !isBatch {
+				s.metrics.count(actionEncrypt, 0, 1)
 				return err
 			}
 			out = s.appendItemError(out, i, err)
 			continue
 		}
-		s.metrics.items.WithLabelValues("encrypt", "ok").Inc()
 		out = appendSep(out, i)
 		out = appendCiphertext(out, f)
 		out = append(out, '}')
 	}
+	s.metrics.count(actionEncrypt, len(items)-nerr, nerr)
 	if isBatch {
 		out = append(out, "]}"...)
 	}
@@ -164,26 +114,6 @@ func (s *Server) appendItemError(out []byte, i int, err error) []byte {
 	return append(out, body[:len(body)-1]...) // without the newline
 }
 
-func (s *Server) decodeCipher(w http.ResponseWriter, r *http.Request) ([]cipherItem, bool, error) {
-	var req cipherRequest
-	if err := s.decode(w, r, &req); err != nil {
-		return nil, false, err
-	}
-	isBatch := req.Items != nil
-	if err := s.batchShape(req.Ciphertext != nil, req.Context != "", len(req.Items), isBatch, "ciphertext"); err != nil {
-		return nil, false, err
-	}
-	if !isBatch {
-		return []cipherItem{{req.Ciphertext, req.Context}}, false, nil
-	}
-	for _, it := range req.Items {
-		if it.Ciphertext == nil {
-			return nil, false, apiErr(http.StatusBadRequest, CodeInvalidRequest, "every item needs a ciphertext")
-		}
-	}
-	return req.Items, true, nil
-}
-
 func (s *Server) decrypt(w http.ResponseWriter, r *http.Request, p Principal) error {
 	return s.openAll(w, r, p, actionDecrypt, CapDecrypt)
 }
@@ -196,17 +126,13 @@ func (s *Server) rewrap(w http.ResponseWriter, r *http.Request, p Principal) err
 // audited item by item, allowed or failed, before the answer leaves.
 func (s *Server) openAll(w http.ResponseWriter, r *http.Request, p Principal, action string, c Capability) error {
 	org := orgOf(r)
-	items, isBatch, err := s.decodeCipher(w, r)
+	body, err := s.readCrypt(w, r, "ciphertext")
 	if err != nil {
 		return err
 	}
-	if err := s.authorizeContexts(r, p, action, org, c, func(yield func(string) bool) {
-		for _, it := range items {
-			if !yield(it.Context) {
-				return
-			}
-		}
-	}); err != nil {
+	defer body.wipe()
+	items, isBatch := body.items, body.batch
+	if err := s.authorizeContexts(r, p, action, org, c, items); err != nil {
 		return err
 	}
 	ctx := r.Context()
@@ -229,25 +155,25 @@ func (s *Server) openAll(w http.ResponseWriter, r *http.Request, p Principal, ac
 		}
 	}()
 	evs := make([]Event, len(items))
+	nerr := 0
 	for i, it := range items {
-		ct := []byte(*it.Ciphertext)
+		ct := it.value
 		f, err := format.Parse(ct)
 		if err == nil {
 			res[i].version = f.KeyVersion
 			if action == actionDecrypt {
-				res[i].pt, err = s.eng.DecryptField(ctx, org, f, it.Context)
+				res[i].pt, err = s.eng.DecryptField(ctx, org, f, it.context)
 			} else {
-				res[i].ct, res[i].rewrapped, err = s.eng.Rewrap(ctx, org, ct, it.Context)
+				res[i].ct, res[i].rewrapped, err = s.eng.Rewrap(ctx, org, ct, it.context)
 			}
 		}
 		res[i].err = err
-		op, oc := action, "ok"
 		if err != nil {
-			oc = "error"
+			nerr++
 		}
-		s.metrics.items.WithLabelValues(op, oc).Inc()
-		evs[i] = s.outcome(s.event(r, p.TokenID(), action, org, "", "", "").withContext(it.Context).withVersion(res[i].version), err)
+		evs[i] = s.outcome(s.event(r, p.TokenID(), action, org, "", "", "").withContext(it.context).withVersion(res[i].version), err)
 	}
+	s.metrics.count(action, len(items)-nerr, nerr)
 	if err := s.recordAll(ctx, evs); err != nil {
 		return err
 	}

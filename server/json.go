@@ -17,9 +17,8 @@ import (
 // application/json, the body at most the server's limit, every field known,
 // and nothing may follow the one JSON value.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/json" {
-		return apiErr(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "send the body as Content-Type: application/json")
+	if err := checkJSONType(r); err != nil {
+		return err
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.limits.MaxBody)
 	dec := json.NewDecoder(r.Body)
@@ -33,6 +32,20 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
 			return err
 		}
 		return apiErr(http.StatusBadRequest, CodeInvalidJSON, "unexpected data after the JSON value")
+	}
+	return nil
+}
+
+// checkJSONType requires Content-Type: application/json (parameters such
+// as charset=utf-8 allowed).
+func checkJSONType(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	if ct == "application/json" {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" {
+		return apiErr(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "send the body as Content-Type: application/json")
 	}
 	return nil
 }

@@ -21,6 +21,7 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	items    *prometheus.CounterVec // encrypt/decrypt/rewrap items by operation and outcome
+	itemsBy  map[string][2]prometheus.Counter
 	denied   *prometheus.CounterVec // authorization failures by reason
 }
 
@@ -42,10 +43,25 @@ func newMetrics(eng *keyward.Engine) *metrics {
 			Name: "keyward_auth_failures_total", Help: "Requests refused by authentication (unauthenticated) or policy (forbidden), and rate-limited ones.",
 		}, []string{"reason"}),
 	}
+	m.itemsBy = map[string][2]prometheus.Counter{}
+	for _, op := range []string{actionEncrypt, actionDecrypt, actionRewrap} {
+		m.itemsBy[op] = [2]prometheus.Counter{m.items.WithLabelValues(op, "ok"), m.items.WithLabelValues(op, "error")}
+	}
 	m.reg.MustRegister(m.requests, m.latency, m.items, m.denied,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		engineCollector{eng})
 	return m
+}
+
+// count adds a request's items to the per-operation counters.
+func (m *metrics) count(op string, ok, failed int) {
+	c := m.itemsBy[op]
+	if ok > 0 {
+		c[0].Add(float64(ok))
+	}
+	if failed > 0 {
+		c[1].Add(float64(failed))
+	}
 }
 
 func (m *metrics) observe(route string, status int, d time.Duration) {
