@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -33,10 +35,34 @@ type Auditor interface {
 }
 
 func (s *Server) event(r *http.Request, tokenID, action, org, name string, o Outcome, code string) Event {
-	return Event{RequestID: info(r.Context()).id, TokenID: tokenID, Org: org, Action: action, Name: name, Outcome: o, Code: code}
+	return Event{RequestID: info(r.Context()).id, TokenID: tokenID, Org: auditText(org), Action: action, Name: auditText(name), Outcome: o, Code: code}
 }
 
-func (e Event) withContext(c string) Event { e.Context = c; return e }
+func (e Event) withContext(c string) Event { e.Context = auditText(c); return e }
+
+// maxAuditText bounds what an event repeats of a caller's input: contexts
+// and names are at most 1 KiB when valid, org ids 64 bytes.
+const maxAuditText = 1024
+
+// auditText makes caller input (an org, a name, a context as sent, valid
+// or not) fit an audit event: valid UTF-8 without NUL bytes, at most
+// maxAuditText bytes, marked with "…" where it was cut. An event is kept
+// for every request, even one whose input the engine refuses.
+func auditText(s string) string {
+	if len(s) <= maxAuditText && utf8.ValidString(s) && !strings.ContainsRune(s, 0) {
+		return s
+	}
+	s = strings.ToValidUTF8(s, "\ufffd")
+	s = strings.ReplaceAll(s, "\x00", "\ufffd")
+	if len(s) > maxAuditText {
+		cut := maxAuditText
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return s
+}
 
 func (e Event) withVersion(v uint32) Event { e.KeyVersion = v; return e }
 
