@@ -43,7 +43,6 @@ func (c *counting) TokenByHash(ctx context.Context, hash []byte) (store.Token, e
 	return c.TokenStore.TokenByHash(ctx, hash)
 }
 
-
 // clock is a settable clock.
 type clock struct {
 	mu sync.Mutex

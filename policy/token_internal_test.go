@@ -31,7 +31,7 @@ func TestParseToken(t *testing.T) {
 		{tok + "A", false},
 		{"KW_" + tok[3:], false},
 		{"kw-" + tok[3:], false},
-		{"kw_" + strings.Repeat("+", 43), false}, // std alphabet
+		{"kw_" + strings.Repeat("+", 43), false},       // std alphabet
 		{"kw_" + strings.Repeat("A", 42) + "B", false}, // stray bits: not canonical
 		{"kw_" + strings.Repeat("A", 42) + "=", false},
 	} {
