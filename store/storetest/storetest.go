@@ -56,6 +56,8 @@ func groups() []group {
 		{"Context", testContext},
 		{"Copies", testCopies},
 		{"Rewrap", testRewrap},
+		{"Tokens", testTokens},
+		{"Audit", testAudit},
 	}
 }
 
