@@ -22,7 +22,7 @@ type fernetVectors struct {
 		Key, Token   string
 		PlaintextB64 string `json:"plaintext_b64"`
 	} `json:"valid"`
-	Invalid []struct{ Why, Key, Token string } `json:"invalid"`
+	Invalid  []struct{ Why, Key, Token string } `json:"invalid"`
 	Rotation struct {
 		Keys         []string `json:"keys_newest_first"`
 		OldToken     string   `json:"old_token"`
