@@ -452,3 +452,28 @@ func TestRotateKEKRewrapsFernetKeys(t *testing.T) {
 		t.Fatalf("decrypt after kek rotation: %q, %v", got, err)
 	}
 }
+
+// BenchmarkDecryptFernet: the engine's Fernet fallback (cached imported key)
+// next to a keyward ciphertext of the same org.
+func BenchmarkDecryptFernet(b *testing.B) {
+	ctx := context.Background()
+	c := loadFernetVectors(b).Valid[0]
+	eng, _ := newEngine(b, "acme")
+	if _, err := eng.ImportFernetKey(ctx, "acme", []byte(c.Key)); err != nil {
+		b.Fatal(err)
+	}
+	kw, err := eng.Encrypt(ctx, "acme", b64(b, c.PlaintextB64), "c")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for name, in := range map[string][]byte{"fernet": []byte(c.Token), "kw1-binary": kw} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := eng.Decrypt(ctx, "acme", in, "c"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
