@@ -161,9 +161,9 @@ func (e *Engine) DestroyFernetKey(ctx context.Context, org string, id uint32, op
 // RetireUnused retires, in one call, every decrypt-only key of org — data
 // key versions and imported Fernet keys — that no known row uses, and
 // returns them. Run it after a complete re-encryption or migration (and a
-// scan of every table): only the active version is left decrypting. Keys
-// that rows still use are left alone and listed in the error's place by
-// References.
+// scan of every table): only the active version and the keys rows still
+// use are left decrypting (References lists the latter). Retiring is
+// reversible with ReinstateKey and ReinstateFernetKey.
 func (e *Engine) RetireUnused(ctx context.Context, org string) ([]KeyRef, error) {
 	keys, err := e.mgr.Keys(ctx, org)
 	if err != nil {
