@@ -24,6 +24,7 @@
 // The suite is organised in groups, one file each (orgs.go, keys.go,
 // lifecycle.go, usage.go, changes.go, concurrency.go, context.go, copies.go,
 // rewrap.go, secrets.go). When the store grows
+// rewrap.go, legacy.go, references.go). When the store grows
 // (tokens, secrets, audit events, jobs), add a file with a func(*testing.T,
 // Opener) and list it in groups below.
 package storetest
@@ -59,6 +60,8 @@ func groups() []group {
 		{"Tokens", testTokens},
 		{"Audit", testAudit},
 		{"Secrets", testSecrets},
+		{"Legacy", testLegacy},
+		{"References", testReferences},
 	}
 }
 
