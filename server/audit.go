@@ -8,37 +8,31 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/keyward/keyward/audit"
 )
 
-// Outcome is an audited decision's result.
-type Outcome string
+// Event is an audit event (package audit): never a plaintext or a token.
+type Event = audit.Event
 
 // The outcomes.
 const (
-	outcomeAllowed Outcome = "allowed"
-	outcomeDenied  Outcome = "denied"
-	outcomeFailed  Outcome = "failed"
+	outcomeAllowed = audit.Allowed
+	outcomeDenied  = audit.Denied
+	outcomeFailed  = audit.Failed
 )
 
-// Event is one audited decision. It never holds a plaintext or a token.
-type Event struct {
-	RequestID, TokenID, Org, Action, Name, Context string
-	KeyVersion                                     uint32
-	Outcome                                        Outcome
-	Code                                           string
-}
-
 // Auditor records events durably: Record returns once the event is stored
-// (group-committed with others).
+// (group-committed with others). *audit.Log is one.
 type Auditor interface {
-	Record(ctx context.Context, ev Event) error
+	Record(ctx context.Context, ev audit.Event) error
 }
 
-func (s *Server) event(r *http.Request, tokenID, action, org, name string, o Outcome, code string) Event {
+func (s *Server) event(r *http.Request, tokenID, action, org, name string, o audit.Outcome, code string) Event {
 	return Event{RequestID: info(r.Context()).id, TokenID: tokenID, Org: auditText(org), Action: action, Name: auditText(name), Outcome: o, Code: code}
 }
 
-func (e Event) withContext(c string) Event { e.Context = auditText(c); return e }
+func withContext(e Event, c string) Event { e.Context = auditText(c); return e }
 
 // maxAuditText bounds what an event repeats of a caller's input: contexts
 // and names are at most 1 KiB when valid, org ids 64 bytes.
@@ -64,7 +58,7 @@ func auditText(s string) string {
 	return s
 }
 
-func (e Event) withVersion(v uint32) Event { e.KeyVersion = v; return e }
+func withVersion(e Event, v uint32) Event { e.KeyVersion = v; return e }
 
 // outcome sets the outcome and code from the result of the operation.
 func (s *Server) outcome(e Event, err error) Event {

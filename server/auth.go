@@ -172,6 +172,6 @@ func orgOf(r *http.Request) string { return r.PathValue("org") }
 // forbidden records a denial and returns the 403 error.
 func (s *Server) forbidden(r *http.Request, p Principal, action, org, name, aadContext string) error {
 	s.metrics.denied.WithLabelValues("forbidden").Inc()
-	s.recordDenial(r.Context(), s.event(r, p.TokenID(), action, org, name, outcomeDenied, CodeForbidden).withContext(aadContext))
+	s.recordDenial(r.Context(), withContext(s.event(r, p.TokenID(), action, org, name, outcomeDenied, CodeForbidden), aadContext))
 	return apiErr(http.StatusForbidden, CodeForbidden, "this token's grants do not allow "+action+" here")
 }

@@ -59,7 +59,7 @@ func (s *Server) encrypt(w http.ResponseWriter, r *http.Request, p Principal) er
 	for i, it := range items {
 		f, err := s.eng.EncryptField(ctx, org, it.value, it.context)
 		if s.auditEncrypt {
-			evs = append(evs, s.outcome(s.event(r, p.TokenID(), actionEncrypt, org, "", "", "").withContext(it.context).withVersion(f.KeyVersion), err))
+			evs = append(evs, s.outcome(withVersion(withContext(s.event(r, p.TokenID(), actionEncrypt, org, "", "", ""), it.context), f.KeyVersion), err))
 		}
 		if err != nil {
 			nerr++
@@ -171,7 +171,7 @@ func (s *Server) openAll(w http.ResponseWriter, r *http.Request, p Principal, ac
 		if err != nil {
 			nerr++
 		}
-		evs[i] = s.outcome(s.event(r, p.TokenID(), action, org, "", "", "").withContext(it.context).withVersion(res[i].version), err)
+		evs[i] = s.outcome(withVersion(withContext(s.event(r, p.TokenID(), action, org, "", "", ""), it.context), res[i].version), err)
 	}
 	s.metrics.count(action, len(items)-nerr, nerr)
 	if err := s.recordAll(ctx, evs); err != nil {
