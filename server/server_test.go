@@ -262,4 +262,3 @@ func serverLimits(body int64, batch int) server.Limits {
 func serverRate(perSec float64, burst int) server.Limits {
 	return server.Limits{RateLimit: perSec, RateBurst: burst}
 }
-
