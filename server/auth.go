@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/policy"
 )
 
 // Capability is what a grant allows (the policy package's capabilities).
@@ -43,9 +43,9 @@ type Principal interface {
 }
 
 // Authenticator turns a bearer token into its Principal. Every kind of
-// authentication failure is one error (the server answers 401 to all of
-// them); errors wrapping keyward.ErrUnavailable (the token store is down)
-// are answered 503 instead.
+// authentication failure is policy.ErrUnauthenticated (the server answers
+// 401 to all of them); other errors (the token store is down) are answered
+// through the error table, 503 for keyward.ErrUnavailable.
 type Authenticator interface {
 	Authenticate(ctx context.Context, bearer string) (Principal, error)
 }
@@ -104,8 +104,8 @@ func (s *Server) authenticate(r *http.Request, action string) (Principal, error)
 	}
 	p, err := s.auth.Authenticate(ctx, bearer)
 	if err != nil {
-		if errors.Is(err, keyward.ErrUnavailable) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			return nil, err
+		if !errors.Is(err, policy.ErrUnauthenticated) {
+			return nil, err // the token store failed: 503 or 500, never 401
 		}
 		if err := s.rateLimit("addr:"+clientAddr(r), true); err != nil {
 			return nil, err

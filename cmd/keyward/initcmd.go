@@ -1,38 +1,63 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/keyward/keyward/datadir"
+	"github.com/keyward/keyward/policy"
 )
 
 func (a *app) initCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "init",
-		Short: "Create a data directory: embedded store and a local development KEK",
+		Short: "Create a data directory (embedded store, local development KEK) and print an admin token once",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			dir := a.dataDir()
-			if err := datadir.Init(cmd.Context(), dir); err != nil {
-				return err
-			}
-			if a.jsonOut {
-				return a.printJSON(map[string]string{
-					"data":  dir,
-					"store": filepath.Join(dir, datadir.DBFile),
-					"kek":   "local:" + filepath.Join(dir, datadir.KEKFile),
-				})
-			}
-			fmt.Fprintf(a.stdout, "initialized %s\n", dir)
-			fmt.Fprintf(a.stdout, "  store  %s (embedded sqlite)\n", filepath.Join(dir, datadir.DBFile))
-			fmt.Fprintf(a.stdout, "  kek    %s (local key file: development only, keep it apart from backups of the store)\n", filepath.Join(dir, datadir.KEKFile))
-			fmt.Fprintf(a.stdout, "next: keyward org create ORG\n")
-			return nil
+			return a.initDataDir(cmd.Context(), a.dataDir(), "next: keyward org create ORG, or keyward serve")
 		},
 	}
+}
+
+// initDataDir creates the data directory dir and an admin token (admin on
+// every org), printed once on stdout. keyward init and the first start of
+// keyward serve share it.
+func (a *app) initDataDir(ctx context.Context, dir, next string) error {
+	if err := datadir.Init(ctx, dir); err != nil {
+		return err
+	}
+	auth, d, err := a.tokenAuthority(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	tok, info, err := auth.Create(ctx, []policy.Grant{{Org: policy.AnyOrg, Capability: policy.Admin}}, 0, "admin (created by keyward init)")
+	if err != nil {
+		return fmt.Errorf("create the admin token: %w", err)
+	}
+	defer tok.Wipe()
+	if err := a.auditCLI(ctx, d, "token.create", info.ID); err != nil {
+		return err
+	}
+	if a.jsonOut {
+		return a.printJSON(map[string]string{
+			"data":           dir,
+			"store":          filepath.Join(dir, datadir.DBFile),
+			"kek":            "local:" + filepath.Join(dir, datadir.KEKFile),
+			"admin_token":    string(tok.Reveal()),
+			"admin_token_id": info.ID,
+		})
+	}
+	fmt.Fprintf(a.stdout, "initialized %s\n", dir)
+	fmt.Fprintf(a.stdout, "  store  %s (embedded sqlite)\n", filepath.Join(dir, datadir.DBFile))
+	fmt.Fprintf(a.stdout, "  kek    %s (local key file: development only, keep it apart from backups of the store)\n", filepath.Join(dir, datadir.KEKFile))
+	fmt.Fprintf(a.stdout, "admin token: %s\n", tok.Reveal())
+	fmt.Fprintf(a.stdout, "  (id %s, admin on every org; shown only now: store it like a root password)\n", info.ID)
+	fmt.Fprintln(a.stdout, next)
+	return nil
 }
 
 // noArgs rejects positional arguments with a usage error.
