@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -44,6 +45,7 @@ type served struct {
 	stdout *lockedBuffer
 	stderr *lockedBuffer
 	exited chan error
+	hc     *http.Client
 }
 
 // serve starts the built binary on a free loopback port with the data
@@ -51,9 +53,15 @@ type served struct {
 // stops it at cleanup.
 func serve(t *testing.T, data string, args ...string) *served {
 	t.Helper()
+	return serveWith(t, data, nil, args...)
+}
+
+// serveWith is serve with the HTTP client used for requests (for TLS).
+func serveWith(t *testing.T, data string, hc *http.Client, args ...string) *served {
+	t.Helper()
 	cmd := exec.Command(binary, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
 	cmd.Env = append(os.Environ(), "KEYWARD_DATA="+data)
-	s := &served{cmd: cmd, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, exited: make(chan error, 1)}
+	s := &served{cmd: cmd, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, exited: make(chan error, 1), hc: hc}
 	cmd.Stdout = s.stdout
 	pr, pw := io.Pipe()
 	cmd.Stderr = pw
@@ -116,7 +124,7 @@ func (s *served) stop(t *testing.T) error {
 
 func (s *served) client(t *testing.T, token string) *client.Client {
 	t.Helper()
-	c, err := client.New(s.url, secret.FromString(token), nil)
+	c, err := client.New(s.url, secret.FromString(token), &client.Options{HTTPClient: s.hc})
 	if err != nil {
 		t.Fatal(err)
 	}
