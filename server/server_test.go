@@ -262,3 +262,80 @@ func serverLimits(body int64, batch int) server.Limits {
 func serverRate(perSec float64, burst int) server.Limits {
 	return server.Limits{RateLimit: perSec, RateBurst: burst}
 }
+
+func TestSecretsEndpoints(t *testing.T) {
+	f := newFixture(t, nil)
+	adm := f.admin
+	f.do(t, "POST", "/v1/orgs", adm, map[string]string{"org": "acme"})
+	put := func(name, value, hint string, ifRev int64) response {
+		body := map[string]any{"kind": "api_key", "value": b64(value)}
+		if hint != "" {
+			body["hint"] = hint
+		}
+		if ifRev != 0 {
+			body["if_revision"] = ifRev
+		}
+		return f.do(t, "PUT", "/v1/orgs/acme/secrets/"+name, adm, body)
+	}
+	if r := put("stripe%2Fkey", "sk_live_abcd1234", "last4", 0); r.status != 201 || !strings.Contains(string(r.body), `"hint":"1234"`) ||
+		!strings.Contains(string(r.body), `"name":"stripe/key"`) || strings.Contains(string(r.body), b64("sk_live_abcd1234")) {
+		t.Fatalf("put: %d %s", r.status, r.body)
+	}
+	if r := put("stripe%2Fkey", "sk_live_new", "", 1); r.status != 200 || !strings.Contains(string(r.body), `"revision":2`) || strings.Contains(string(r.body), `"hint"`) {
+		t.Fatalf("replace: %d %s", r.status, r.body)
+	}
+	if r := put("stripe%2Fkey", "sk_live_newer", "", 1); r.status != 409 || r.code() != "revision_conflict" {
+		t.Fatalf("stale if_revision: %d %s", r.status, r.body)
+	}
+	if r := f.do(t, "GET", "/v1/orgs/acme/secrets/stripe%2Fkey", adm, nil); r.status != 200 || strings.Contains(string(r.body), "value") {
+		t.Fatalf("get: %d %s", r.status, r.body)
+	}
+	r := f.do(t, "POST", "/v1/orgs/acme/secrets/stripe%2Fkey/reveal", adm, nil)
+	if r.status != 200 || !strings.Contains(string(r.body), `"value":"`+b64("sk_live_new")+`"`) {
+		t.Fatalf("reveal: %d %s", r.status, r.body)
+	}
+	for i := range 3 {
+		put(fmt.Sprintf("n%d", i), "v", "", 0)
+	}
+	r = f.do(t, "GET", "/v1/orgs/acme/secrets?limit=2", adm, nil)
+	if r.status != 200 || !strings.Contains(string(r.body), `"next":"n1"`) {
+		t.Fatalf("list page 1: %d %s", r.status, r.body)
+	}
+	r = f.do(t, "GET", "/v1/orgs/acme/secrets?limit=2&after=n1", adm, nil)
+	if r.status != 200 || !strings.Contains(string(r.body), `"name":"n2"`) || !strings.Contains(string(r.body), `"name":"stripe/key"`) {
+		t.Fatalf("list page 2: %d %s", r.status, r.body)
+	}
+	if r := f.do(t, "GET", "/v1/orgs/acme/secrets?limit=0", adm, nil); r.status != 400 || r.code() != "invalid_request" {
+		t.Fatalf("limit 0: %d %s", r.status, r.body)
+	}
+	if r := f.do(t, "DELETE", "/v1/orgs/acme/secrets/stripe%2Fkey", adm, nil); r.status != 204 || len(r.body) != 0 {
+		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+	for _, tc := range []struct{ method, path string }{
+		{"GET", "/v1/orgs/acme/secrets/stripe%2Fkey"}, {"POST", "/v1/orgs/acme/secrets/stripe%2Fkey/reveal"}, {"DELETE", "/v1/orgs/acme/secrets/stripe%2Fkey"},
+	} {
+		if r := f.do(t, tc.method, tc.path, adm, nil); r.status != 404 || r.code() != "secret_not_found" {
+			t.Errorf("%s %s after delete: %d %s, want 404 secret_not_found", tc.method, tc.path, r.status, r.body)
+		}
+	}
+	if r := f.do(t, "GET", "/v1/jobs/nope", adm, nil); r.status != 404 || r.code() != "job_not_found" {
+		t.Errorf("unknown job: %d %s", r.status, r.body)
+	}
+	if r := f.do(t, "GET", "/v1/openapi.json", adm, nil); r.status != 200 || !strings.Contains(string(r.body), `"openapi": "3.0.3"`) {
+		t.Errorf("openapi: %d", r.status)
+	}
+	if r := f.do(t, "GET", "/v1/openapi.json", "", nil); r.status != 401 || r.header.Get("WWW-Authenticate") == "" {
+		t.Errorf("openapi without a token: %d, want 401 with WWW-Authenticate", r.status)
+	}
+
+	// Reveals and reads were audited with the name and key version.
+	var reveals int
+	for _, ev := range f.events(t) {
+		if ev.Action == "secrets.reveal" && ev.Name == "stripe/key" && ev.KeyVersion == 1 && ev.Outcome == "allowed" {
+			reveals++
+		}
+	}
+	if reveals != 1 {
+		t.Errorf("allowed reveal events: %d, want 1", reveals)
+	}
+}
