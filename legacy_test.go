@@ -477,3 +477,35 @@ func BenchmarkDecryptFernet(b *testing.B) {
 		})
 	}
 }
+
+// Retiring a Fernet key on one engine reaches another engine that had it
+// cached, through the change feed.
+func TestFernetRetireReachesOtherEngines(t *testing.T) {
+	ctx := context.Background()
+	c := loadFernetVectors(t).Valid[4]
+	engines := openShared(t, 2, keyward.Options{ChangePoll: 20 * time.Millisecond})
+	a, b := engines[0], engines[1]
+	if _, err := a.CreateOrg(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.ImportFernetKey(ctx, "acme", []byte(c.Key)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Decrypt(ctx, "acme", []byte(c.Token), ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.RetireFernetKey(ctx, "acme", 1); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the other engine refuses the retired key", func() bool {
+		_, err := b.Decrypt(ctx, "acme", []byte(c.Token), "")
+		return errors.Is(err, keyward.ErrRetired)
+	})
+	if err := a.ReinstateFernetKey(ctx, "acme", 1); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the other engine reads again", func() bool {
+		_, err := b.Decrypt(ctx, "acme", []byte(c.Token), "")
+		return err == nil
+	})
+}
