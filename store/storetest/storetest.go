@@ -23,7 +23,7 @@
 //
 // The suite is organised in groups, one file each (orgs.go, keys.go,
 // lifecycle.go, usage.go, changes.go, concurrency.go, context.go, copies.go,
-// rewrap.go, legacy.go, references.go). When the store grows
+// rewrap.go, legacy.go, references.go, secrets.go). When the store grows
 // (tokens, secrets, audit events, jobs), add a file with a func(*testing.T,
 // Opener) and list it in groups below.
 package storetest
@@ -58,6 +58,9 @@ func groups() []group {
 		{"Rewrap", testRewrap},
 		{"Legacy", testLegacy},
 		{"References", testReferences},
+		{"Tokens", testTokens},
+		{"Audit", testAudit},
+		{"Secrets", testSecrets},
 	}
 }
 
