@@ -25,6 +25,7 @@
 // lifecycle.go, usage.go, changes.go, concurrency.go, context.go, copies.go,
 // rewrap.go, secrets.go). When the store grows
 // rewrap.go, legacy.go, references.go). When the store grows
+// rewrap.go, legacy.go, references.go, secrets.go). When the store grows
 // (tokens, secrets, audit events, jobs), add a file with a func(*testing.T,
 // Opener) and list it in groups below.
 package storetest
