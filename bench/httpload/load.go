@@ -2,11 +2,12 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -92,5 +93,50 @@ func load(ctx context.Context, hc *http.Client, url, token string, body []byte, 
 	}, nil
 }
 
-// drain reads and discards a response body.
-func drain(r io.Reader) { io.Copy(io.Discard, r) }
+// phaseDef is one measured phase: HTTP requests (url, body) or, with lib
+// set, the in-process library on lib goroutines.
+type phaseDef struct {
+	name, url, ctype, token string
+	body                    []byte
+	items                   int
+	lib                     int
+}
+
+// measure runs the phases at concurrency c in rounds, interleaved (phase A,
+// B, C, A, B, C, …) so that a noisy neighbour hurts every phase alike, each
+// round lasting d/rounds, and returns each phase's median round.
+func measure(ctx context.Context, hc *http.Client, phases []phaseDef, c, rounds int, d time.Duration, only string) (map[string]result, error) {
+	return measureWith(ctx, hc, phases, c, rounds, d, only, nil)
+}
+
+func measureWith(ctx context.Context, hc *http.Client, phases []phaseDef, c, rounds int, d time.Duration, only string,
+	lib func(phaseDef, time.Duration) (result, error)) (map[string]result, error) {
+	all := map[string][]result{}
+	for range rounds {
+		for _, ph := range phases {
+			if only != "" && !strings.Contains(ph.name, only) {
+				continue
+			}
+			var r result
+			var err error
+			if ph.lib > 0 {
+				if c != 1 {
+					continue
+				}
+				r, err = lib(ph, d/time.Duration(rounds))
+			} else {
+				r, err = load(ctx, hc, ph.url, ph.token, ph.body, ph.ctype, c, ph.items, d/time.Duration(rounds))
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", ph.name, err)
+			}
+			all[ph.name] = append(all[ph.name], r)
+		}
+	}
+	out := map[string]result{}
+	for name, rs := range all {
+		slices.SortFunc(rs, func(a, b result) int { return cmp.Compare(a.reqPerSec(), b.reqPerSec()) })
+		out[name] = rs[len(rs)/2]
+	}
+	return out, nil
+}

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,8 +31,20 @@ import (
 func main() {
 	phase := flag.Duration("phase", 5*time.Second, "duration of each measured phase")
 	size := flag.Int("size", 32, "plaintext size in bytes")
+	only := flag.String("only", "", "run only the phases whose name contains this (for profiling)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (server and load) to this file")
 	flag.Parse()
-	if err := run(context.Background(), os.Stdout, *phase, *size); err != nil {
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "httpload:", err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	if err := run(context.Background(), os.Stdout, *phase, *size, *only); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "httpload:", err)
 		os.Exit(1)
 	}

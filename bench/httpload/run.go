@@ -27,7 +27,8 @@ const org = "acme"
 
 // run sets up a fresh data directory, starts keyward's server and the bare
 // baseline on loopback, and runs every phase, printing a Markdown report.
-func run(ctx context.Context, out io.Writer, phase time.Duration, size int) error {
+func run(ctx context.Context, out io.Writer, phase time.Duration, size int, only string) error {
+	const rounds = 3
 	dir, err := os.MkdirTemp("", "httpload")
 	if err != nil {
 		return err
@@ -137,37 +138,30 @@ func run(ctx context.Context, out io.Writer, phase time.Duration, size int) erro
 	decB.WriteString(`]}`)
 
 	hc := httpClient(128)
-	fmt.Fprintf(out, "httpload: %d-byte values, %s per phase, GOMAXPROCS=%d, %s/%s, %s\n\n", size, phase, cores(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	fmt.Fprintf(out, "httpload: %d-byte values, %s per phase in %d interleaved rounds (medians), GOMAXPROCS=%d, %s/%s, %s\n\n",
+		size, phase, rounds, cores(), runtime.GOOS, runtime.GOARCH, runtime.Version())
 
-	lib1, err := libraryOps(ctx, eng, org, pt, 1, phase)
-	if err != nil {
-		return err
+	encURL, decURL, rewURL := kwURL+"/v1/orgs/"+org+"/encrypt", kwURL+"/v1/orgs/"+org+"/decrypt", kwURL+"/v1/orgs/"+org+"/rewrap"
+	auditEncURL := auditURL + "/v1/orgs/" + org + "/encrypt"
+	singles := []phaseDef{
+		{name: "bare encrypt (baseline)", url: bareURL, ctype: "application/octet-stream", body: pt, items: 1},
+		{name: "encrypt", url: encURL, ctype: "application/json", token: token, body: single, items: 1},
+		{name: "encrypt, allowed audited", url: auditEncURL, ctype: "application/json", token: token, body: single, items: 1},
+		{name: "decrypt (audited)", url: decURL, ctype: "application/json", token: token, body: decBody, items: 1},
 	}
-	libN, err := libraryOps(ctx, eng, org, pt, cores(), phase)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "library Encrypt: %.0f ops/s on 1 goroutine, %.0f ops/s on %d\n\n", lib1, libN, cores())
-
-	fmt.Fprintln(out, "| phase | conc | req/s | p50 | p99 |")
+	fmt.Fprintln(out, "| single | conc | req/s | p50 | p99 |")
 	fmt.Fprintln(out, "|---|---:|---:|---:|---:|")
-	singles := map[string]float64{}
-	for _, ph := range []struct {
-		name, url, ctype, token string
-		body                    []byte
-	}{
-		{"bare encrypt (baseline)", bareURL, "application/octet-stream", "", pt},
-		{"encrypt", kwURL + "/v1/orgs/" + org + "/encrypt", "application/json", token, single},
-		{"encrypt, allowed audited", auditURL + "/v1/orgs/" + org + "/encrypt", "application/json", token, single},
-		{"decrypt (audited)", kwURL + "/v1/orgs/" + org + "/decrypt", "application/json", token, decBody},
-	} {
-		for _, c := range []int{1, 16, 64} {
-			r, err := load(ctx, hc, ph.url, ph.token, ph.body, ph.ctype, c, 1, phase)
-			if err != nil {
-				return fmt.Errorf("%s: %w", ph.name, err)
+	res := map[string]result{}
+	for _, c := range []int{1, 16, 64} {
+		got, err := measure(ctx, hc, singles, c, rounds, phase, only)
+		if err != nil {
+			return err
+		}
+		for _, ph := range singles {
+			if r, ok := got[ph.name]; ok {
+				res[fmt.Sprintf("%s/%d", ph.name, c)] = r
+				fmt.Fprintf(out, "| %s | %d | %.0f | %s | %s |\n", ph.name, c, r.reqPerSec(), r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond))
 			}
-			singles[fmt.Sprintf("%s/%d", ph.name, c)] = r.reqPerSec()
-			fmt.Fprintf(out, "| %s | %d | %.0f | %s | %s |\n", ph.name, c, r.reqPerSec(), r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond))
 		}
 	}
 
@@ -175,34 +169,48 @@ func run(ctx context.Context, out io.Writer, phase time.Duration, size int) erro
 	if _, err := eng.RotateDEK(ctx, org); err != nil {
 		return err
 	}
-	fmt.Fprintln(out, "\n| batch of 1000 | conc | items/s | p50 (request) | p99 (request) |")
+	batches := []phaseDef{
+		{name: "library Encrypt, 1 goroutine", lib: 1},
+		{name: fmt.Sprintf("library Encrypt, %d goroutines", cores()), lib: cores()},
+		{name: "encrypt", url: encURL, ctype: "application/json", token: token, body: encB.Bytes(), items: batch},
+		{name: "encrypt, allowed audited", url: auditEncURL, ctype: "application/json", token: token, body: encB.Bytes(), items: batch},
+		{name: "decrypt (audited)", url: decURL, ctype: "application/json", token: token, body: decB.Bytes(), items: batch},
+		{name: "rewrap (audited)", url: rewURL, ctype: "application/json", token: token, body: decB.Bytes(), items: batch},
+	}
+	lib := func(ph phaseDef, d time.Duration) (result, error) {
+		ops, err := libraryOps(ctx, eng, org, pt, ph.lib, d)
+		return result{Requests: int(ops * d.Seconds()), Items: 1, Elapsed: d}, err
+	}
+	fmt.Fprintln(out, "\n| batch of 1000 (library: single calls) | conc | items/s | p50 (request) | p99 (request) |")
 	fmt.Fprintln(out, "|---|---:|---:|---:|---:|")
-	batches := map[string]float64{}
-	for _, ph := range []struct {
-		name, url string
-		body      []byte
-	}{
-		{"encrypt", kwURL + "/v1/orgs/" + org + "/encrypt", encB.Bytes()},
-		{"encrypt, allowed audited", auditURL + "/v1/orgs/" + org + "/encrypt", encB.Bytes()},
-		{"decrypt (audited)", kwURL + "/v1/orgs/" + org + "/decrypt", decB.Bytes()},
-		{"rewrap (audited)", kwURL + "/v1/orgs/" + org + "/rewrap", decB.Bytes()},
-	} {
-		for _, c := range []int{1, 4} {
-			r, err := load(ctx, hc, ph.url, token, ph.body, "application/json", c, batch, phase)
-			if err != nil {
-				return fmt.Errorf("%s batch: %w", ph.name, err)
+	for _, c := range []int{1, 4} {
+		got, err := measureWith(ctx, hc, batches, c, rounds, phase, only, lib)
+		if err != nil {
+			return err
+		}
+		for _, ph := range batches {
+			r, ok := got[ph.name]
+			if !ok || ph.lib > 0 && c != 1 {
+				continue
 			}
-			batches[fmt.Sprintf("%s/%d", ph.name, c)] = r.itemsPerSec()
+			res[fmt.Sprintf("batch %s/%d", ph.name, c)] = r
+			if ph.lib > 0 {
+				fmt.Fprintf(out, "| %s | %d | %.0f | — | — |\n", ph.name, ph.lib, r.itemsPerSec())
+				continue
+			}
 			fmt.Fprintf(out, "| %s | %d | %.0f | %s | %s |\n", ph.name, c, r.itemsPerSec(), r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond))
 		}
 	}
-
-	bestBatch := max(batches["encrypt/1"], batches["encrypt/4"])
-	fmt.Fprintf(out, "\nsingle encrypt at c16 / bare baseline at c16: %.0f%% (goal ≥ 60%%)\n", 100*singles["encrypt/16"]/singles["bare encrypt (baseline)/16"])
-	fmt.Fprintf(out, "  with allowed encryptions audited: %.0f%%\n", 100*singles["encrypt, allowed audited/16"]/singles["bare encrypt (baseline)/16"])
-	fmt.Fprintf(out, "batch-1000 encrypt items/s / library Encrypt ops/s: %.0f%% of 1 goroutine, %.0f%% of %d (goal ≥ 25%%)\n",
-		100*bestBatch/lib1, 100*bestBatch/libN, cores())
-	fmt.Fprintf(out, "  with allowed encryptions audited: %.0f%% of %d goroutines\n",
-		100*max(batches["encrypt, allowed audited/1"], batches["encrypt, allowed audited/4"])/libN, cores())
+	if only != "" {
+		return nil
+	}
+	rate := func(k string) float64 { return res[k].itemsPerSec() }
+	lib1, libN := rate("batch library Encrypt, 1 goroutine/1"), rate(fmt.Sprintf("batch library Encrypt, %d goroutines/1", cores()))
+	fmt.Fprintf(out, "\nsingle encrypt / bare baseline: c1 %.0f%%, c16 %.0f%% (goal ≥ 60%%), c64 %.0f%%\n",
+		100*rate("encrypt/1")/rate("bare encrypt (baseline)/1"), 100*rate("encrypt/16")/rate("bare encrypt (baseline)/16"), 100*rate("encrypt/64")/rate("bare encrypt (baseline)/64"))
+	fmt.Fprintf(out, "  with allowed encryptions audited: c16 %.0f%%\n", 100*rate("encrypt, allowed audited/16")/rate("bare encrypt (baseline)/16"))
+	best := max(rate("batch encrypt/1"), rate("batch encrypt/4"))
+	fmt.Fprintf(out, "batch-1000 encrypt / library Encrypt: %.0f%% of 1 goroutine, %.0f%% of %d (goal ≥ 25%%)\n", 100*best/lib1, 100*best/libN, cores())
+	fmt.Fprintf(out, "  with allowed encryptions audited: %.0f%% of 1 goroutine\n", 100*max(rate("batch encrypt, allowed audited/1"), rate("batch encrypt, allowed audited/4"))/lib1)
 	return nil
 }
