@@ -33,8 +33,9 @@ type fixture struct {
 	auth  *policy.Authority
 	admin string
 	logs  *syncBuffer
-	c     *contract
-	hc    *http.Client
+	c       *contract
+	hc      *http.Client
+	handler http.Handler
 }
 
 type syncBuffer struct {
@@ -58,9 +59,11 @@ type fixtureOptions struct {
 	limits server.Limits
 	// wrap replaces the store the server sees (to make one part fail).
 	wrap func(store.Store) store.Store
+	// quiet formats the log at info level and drops it (for benchmarks).
+	quiet bool
 }
 
-func newFixture(t *testing.T, fo *fixtureOptions) *fixture {
+func newFixture(t testing.TB, fo *fixtureOptions) *fixture {
 	t.Helper()
 	if fo == nil {
 		fo = &fixtureOptions{}
@@ -97,10 +100,15 @@ func newFixture(t *testing.T, fo *fixtureOptions) *fixture {
 		st = fo.wrap(st)
 	}
 	logs := &syncBuffer{}
+	var logw io.Writer = logs
+	level := slog.LevelDebug
+	if fo.quiet {
+		logw, level = io.Discard, slog.LevelInfo
+	}
 	srv, err := server.New(server.Options{
 		Engine: eng, Store: st, KEK: d.KEK,
 		Auth: server.PolicyAuthenticator(auth), Audit: alog, Secrets: sec,
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger: slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: level})),
 		Limits: fo.limits,
 	})
 	if err != nil {
@@ -128,7 +136,7 @@ func newFixture(t *testing.T, fo *fixtureOptions) *fixture {
 	}
 	return &fixture{
 		url: "http://" + ln.Addr().String(), st: d.Store, eng: eng, auth: auth, admin: string(tok.Reveal()), logs: logs,
-		c: loadContract(t), hc: &http.Client{Timeout: 30 * time.Second},
+		c: loadContract(t), hc: &http.Client{Timeout: 30 * time.Second}, handler: srv.Handler(),
 	}
 }
 

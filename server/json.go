@@ -160,6 +160,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	w.Write(errorBody(e))
 }
 
+var jsonType = []string{"application/json"}
+
 // writeJSON sends v with status.
 func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
 	var buf bytes.Buffer
@@ -172,8 +174,9 @@ func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
 
 // writeRaw sends an encoded JSON body.
 func (s *Server) writeRaw(w http.ResponseWriter, status int, body []byte) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	h := w.Header()
+	h["Content-Type"] = jsonType[:1:1]
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(status)
 	w.Write(body)
 }

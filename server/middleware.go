@@ -15,14 +15,21 @@ import (
 // recovered panic. Cache-Control: no-store keeps responses that carry a
 // plaintext (and every other one: simpler, and nothing here should be
 // cached) out of shared and browser caches.
-var securityHeaders = [...][2]string{
-	{"Strict-Transport-Security", "max-age=63072000; includeSubDomains; preload"},
-	{"X-Content-Type-Options", "nosniff"},
-	{"X-Frame-Options", "DENY"},
-	{"X-XSS-Protection", "1; mode=block"},
-	{"Referrer-Policy", "strict-origin-when-cross-origin"},
-	{"Content-Security-Policy", "default-src 'none'"},
-	{"Cache-Control", "no-store"},
+//
+// Keys are in canonical form and values are shared, read-only slices, so
+// setting them costs no allocation (Header.Set would canonicalise each key
+// and allocate each value); a later Set or Add replaces or copies them.
+var securityHeaders = [...]struct {
+	key   string
+	value []string
+}{
+	{"Strict-Transport-Security", []string{"max-age=63072000; includeSubDomains; preload"}},
+	{"X-Content-Type-Options", []string{"nosniff"}},
+	{"X-Frame-Options", []string{"DENY"}},
+	{"X-Xss-Protection", []string{"1; mode=block"}},
+	{"Referrer-Policy", []string{"strict-origin-when-cross-origin"}},
+	{"Content-Security-Policy", []string{"default-src 'none'"}},
+	{"Cache-Control", []string{"no-store"}},
 }
 
 // reqInfo travels in a request's context so that the outer middleware can
@@ -102,10 +109,10 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 		start := time.Now()
 		h := w.Header()
 		for _, kv := range securityHeaders {
-			h.Set(kv[0], kv[1])
+			h[kv.key] = kv.value[:1:1]
 		}
 		ri := &reqInfo{id: newRequestID()}
-		h.Set("X-Request-Id", ri.id)
+		h["X-Request-Id"] = []string{ri.id}
 		r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, ri))
 		rec := &recorder{ResponseWriter: w, r: r, status: http.StatusOK, s: s}
 		defer func() {
