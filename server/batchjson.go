@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"encoding/base64"
 	"io"
 	"net/http"
@@ -359,6 +360,12 @@ func (p *parser) array(fn func() error) error {
 func (p *parser) str() ([]byte, error) {
 	p.i++ // opening quote
 	start := p.i
+	// Fast path: printable ASCII without escapes (base64, ciphertexts,
+	// most contexts) up to the closing quote.
+	if j := bytes.IndexByte(p.b[start:], '"'); j >= 0 && plainASCII(p.b[start:start+j]) {
+		p.i = start + j + 1
+		return p.b[start : start+j], nil
+	}
 	for p.i < len(p.b) {
 		c := p.b[p.i]
 		switch {
@@ -381,6 +388,16 @@ func (p *parser) str() ([]byte, error) {
 		}
 	}
 	return nil, p.fail("unterminated string")
+}
+
+// plainASCII reports whether b holds only printable ASCII other than '\\'.
+func plainASCII(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c >= 0x80 || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *parser) strEscaped(start int) ([]byte, error) {

@@ -28,7 +28,7 @@ const org = "acme"
 // run sets up a fresh data directory, starts keyward's server and the bare
 // baseline on loopback, and runs every phase, printing a Markdown report.
 func run(ctx context.Context, out io.Writer, phase time.Duration, size int, only string) error {
-	const rounds = 3
+	const rounds = 5
 	dir, err := os.MkdirTemp("", "httpload")
 	if err != nil {
 		return err
