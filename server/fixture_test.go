@@ -36,6 +36,7 @@ type fixture struct {
 	c       *contract
 	hc      *http.Client
 	handler http.Handler
+	alog    *audit.Log
 }
 
 type syncBuffer struct {
@@ -136,7 +137,7 @@ func newFixture(t testing.TB, fo *fixtureOptions) *fixture {
 	}
 	return &fixture{
 		url: "http://" + ln.Addr().String(), st: d.Store, eng: eng, auth: auth, admin: string(tok.Reveal()), logs: logs,
-		c: loadContract(t), hc: &http.Client{Timeout: 30 * time.Second}, handler: srv.Handler(),
+		c: loadContract(t), hc: &http.Client{Timeout: 30 * time.Second}, handler: srv.Handler(), alog: alog,
 	}
 }
 

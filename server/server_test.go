@@ -339,3 +339,40 @@ func TestSecretsEndpoints(t *testing.T) {
 		t.Errorf("allowed reveal events: %d, want 1", reveals)
 	}
 }
+
+// TestAuditDownNoPlaintext closes the audit log under a running server:
+// decrypt and reveal then fail with 503 audit_unavailable and send no
+// plaintext; encryption, which is not audited when allowed, goes on.
+func TestAuditDownNoPlaintext(t *testing.T) {
+	f := newFixture(t, nil)
+	adm := f.admin
+	f.do(t, "POST", "/v1/orgs", adm, map[string]string{"org": "acme"})
+	r := f.do(t, "POST", "/v1/orgs/acme/encrypt", adm, map[string]string{"plaintext": b64("top-secret-value")})
+	var ct struct{ Ciphertext string }
+	json.Unmarshal(r.body, &ct)
+	f.do(t, "PUT", "/v1/orgs/acme/secrets/k", adm, map[string]string{"kind": "generic", "value": b64("top-secret-value")})
+	f.alog.Close()
+
+	for _, tc := range []struct {
+		method, path string
+		body         any
+	}{
+		{"POST", "/v1/orgs/acme/decrypt", map[string]string{"ciphertext": ct.Ciphertext}},
+		{"POST", "/v1/orgs/acme/secrets/k/reveal", nil},
+		{"PUT", "/v1/orgs/acme/secrets/k", map[string]string{"kind": "generic", "value": b64("changed")}},
+	} {
+		r := f.do(t, tc.method, tc.path, adm, tc.body)
+		if r.status != 503 || r.code() != "audit_unavailable" || r.header.Get("Retry-After") == "" ||
+			strings.Contains(string(r.body), b64("top-secret-value")) {
+			t.Errorf("%s %s with the audit log down: %d %s, want 503 audit_unavailable without the value", tc.method, tc.path, r.status, r.body)
+		}
+	}
+	if r := f.do(t, "POST", "/v1/orgs/acme/encrypt", adm, map[string]string{"plaintext": b64("x")}); r.status != 200 {
+		t.Errorf("encrypt with the audit log down: %d %s, want 200", r.status, r.body)
+	}
+	// The write was refused before it happened.
+	sec, err := f.st.(store.SecretStore).GetSecret(context.Background(), "acme", "k")
+	if err != nil || sec.Revision != 1 {
+		t.Errorf("secret after a refused write: revision %d (%v), want 1", sec.Revision, err)
+	}
+}
