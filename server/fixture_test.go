@@ -27,12 +27,12 @@ import (
 // directory (SQLite store, local KEK), with real policy, audit log and
 // secret store.
 type fixture struct {
-	url   string
-	st    store.Store
-	eng   *keyward.Engine
-	auth  *policy.Authority
-	admin string
-	logs  *syncBuffer
+	url     string
+	st      store.Store
+	eng     *keyward.Engine
+	auth    *policy.Authority
+	admin   string
+	logs    *syncBuffer
 	c       *contract
 	hc      *http.Client
 	handler http.Handler
