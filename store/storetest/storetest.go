@@ -56,6 +56,7 @@ func groups() []group {
 		{"Context", testContext},
 		{"Copies", testCopies},
 		{"Rewrap", testRewrap},
+		{"Jobs", testJobs},
 	}
 }
 
