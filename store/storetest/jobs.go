@@ -170,7 +170,7 @@ func testJobWalk(t *testing.T, s store.JobStore) {
 	if a.Index != 0 || b.Index != 1 || a.Owner != "A" || b.Owner != "B" {
 		t.Fatalf("claims: got %d/%s and %d/%s, want 0/A and 1/B", a.Index, a.Owner, b.Index, b.Owner)
 	}
-	if !a.LeaseUntil.After(time.Now().Add(30*time.Second)) {
+	if !a.LeaseUntil.After(time.Now().Add(30 * time.Second)) {
 		t.Fatalf("lease until %v, want about a minute from now", a.LeaseUntil)
 	}
 	// Another owner cannot checkpoint A's chunk.
