@@ -64,7 +64,7 @@ Start with:  keyward init     (creates ./keyward-data)`,
 	root.PersistentFlags().StringVar(&a.confPath, "config", "", "config file naming the store and KEK (see docs/CONFIG.md); replaces --data")
 	root.PersistentFlags().BoolVar(&a.jsonOut, "json", false, "print JSON for scripts")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(a.initCmd(), a.orgCmd(), a.encryptCmd(), a.decryptCmd(), a.keysCmd(), a.rotateCmd(), a.kekCmd())
+	root.AddCommand(a.initCmd(), a.orgCmd(), a.encryptCmd(), a.decryptCmd(), a.keysCmd(), a.rotateCmd(), a.kekCmd(), a.migrateCmd(), a.scanCmd(), a.reencryptCmd())
 	return root
 }
 

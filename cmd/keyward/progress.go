@@ -21,6 +21,11 @@ type progress struct {
 }
 
 func (a *app) newProgress(what string, total int64) *progress {
+	return a.newProgressOf(what, "keys", total)
+}
+
+// newProgressOf is newProgress counting unit (such as "rows") on the bar.
+func (a *app) newProgressOf(what, unit string, total int64) *progress {
 	p := &progress{a: a, what: what, start: time.Now(), every: 2 * time.Second}
 	if !a.jsonOut && isTerminal(a.stderr) {
 		p.bar = progressbar.NewOptions64(total,
@@ -28,7 +33,7 @@ func (a *app) newProgress(what string, total int64) *progress {
 			progressbar.OptionSetDescription(what),
 			progressbar.OptionShowCount(),
 			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("keys"),
+			progressbar.OptionSetItsString(unit),
 			progressbar.OptionSetPredictTime(true),
 			progressbar.OptionThrottle(100*time.Millisecond),
 			progressbar.OptionClearOnFinish(),
