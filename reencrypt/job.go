@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/keyward/keyward/store"
 )
 
@@ -60,6 +62,9 @@ type Options struct {
 	// the store has it (all processes' progress), from one goroutine at a
 	// time.
 	Progress func(store.Job)
+	// Rate, if positive, limits this process to that many rows a second
+	// (to spare the application's database).
+	Rate float64
 	// Poll is how often a process whose chunks are all leased by others
 	// looks for an expired lease or the job's end (default 500ms).
 	Poll time.Duration
@@ -123,6 +128,9 @@ func Run(ctx context.Context, js store.JobStore, t Target, conv *Converter, opts
 		return Summary{}, err
 	}
 	r := &runner{js: js, t: t, conv: conv, opts: opts, own: own, job: job}
+	if opts.Rate > 0 {
+		r.limit = rate.NewLimiter(rate.Limit(opts.Rate), opts.Batch)
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
@@ -199,6 +207,8 @@ type runner struct {
 	opts Options
 	own  owner
 	job  store.Job
+	// limit paces the rows read, if Options.Rate is set.
+	limit *rate.Limiter
 
 	mu   sync.Mutex // guards mine and serialises Progress
 	mine store.JobProgress
@@ -267,6 +277,11 @@ func (r *runner) waitForChunk(ctx context.Context) (bool, error) {
 func (r *runner) walk(ctx context.Context, c store.JobChunk, me string) error {
 	after := c.After
 	for {
+		if r.limit != nil {
+			if err := r.limit.WaitN(ctx, r.opts.Batch); err != nil {
+				return err
+			}
+		}
 		rows, err := r.t.Read(ctx, after, c.Upto, r.opts.Batch)
 		if err != nil {
 			return err

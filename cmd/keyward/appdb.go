@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -107,4 +108,4 @@ func (a *app) openJobs(ctx context.Context) (*keyward.Engine, store.Store, store
 const jobUsageBlock = 4096
 
 // errNoSecretStore reports a store without the secret store's tables.
-var errNoSecretStore = fmt.Errorf("this keyward build's store has no secret store to re-encrypt")
+var errNoSecretStore = errors.New("this keyward build's store has no secret store to re-encrypt")

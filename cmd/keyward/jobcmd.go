@@ -17,11 +17,12 @@ type jobFlags struct {
 	workers     int
 	maxFailures int64
 	lease       time.Duration
+	maxRate     float64
 }
 
 func (f *jobFlags) options(kind, org string) reencrypt.Options {
 	return reencrypt.Options{Kind: kind, Org: org, Batch: f.batch, Workers: f.workers,
-		MaxFailures: f.maxFailures, Lease: f.lease, Restart: f.restart}
+		MaxFailures: f.maxFailures, Lease: f.lease, Restart: f.restart, Rate: f.maxRate}
 }
 
 func (f *jobFlags) check() error {
@@ -30,6 +31,8 @@ func (f *jobFlags) check() error {
 		return usagef("--batch must be at least 1")
 	case f.workers < 1:
 		return usagef("--workers must be at least 1")
+	case f.maxRate < 0:
+		return usagef("--max-rate must not be negative")
 	case f.lease < time.Second:
 		return usagef("--lease must be at least 1s")
 	}
