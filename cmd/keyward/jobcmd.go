@@ -89,6 +89,10 @@ func (a *app) runJob(cmd string, js store.JobStore, t reencrypt.Target, conv *re
 	opts.Progress = func(j store.Job) {
 		if bar == nil {
 			bar = a.newProgressOf(cmd+" "+t.Name(), "rows", j.Total)
+			bar.start = start
+			if resumed := j.Done - int64(opts.Batch); resumed > 0 {
+				bar.base = resumed
+			}
 		}
 		bar.update(j.Done, j.Total, false)
 	}
