@@ -55,8 +55,12 @@ func (e *Engine) RotateDEK(ctx context.Context, org string) (uint32, error) {
 }
 
 // RetireKey makes a decrypt-only version refuse to decrypt (reversible with
-// ReinstateKey).
-func (e *Engine) RetireKey(ctx context.Context, org string, version uint32) error {
+// ReinstateKey). It refuses while known rows still use the version
+// (ErrInUse, see References), unless Force is given.
+func (e *Engine) RetireKey(ctx context.Context, org string, version uint32, opts ...KeyOption) error {
+	if err := e.gate(ctx, org, "retire", KeyRef{Kind: KindDEK, Version: version}, opts); err != nil {
+		return err
+	}
 	return e.mgr.Retire(ctx, org, version)
 }
 
@@ -66,8 +70,13 @@ func (e *Engine) ReinstateKey(ctx context.Context, org string, version uint32) e
 }
 
 // DestroyKey erases a non-active version's wrapped key: data encrypted under
-// it becomes unrecoverable. It cannot be undone.
-func (e *Engine) DestroyKey(ctx context.Context, org string, version uint32) error {
+// it becomes unrecoverable. It cannot be undone. It refuses while known
+// rows still use the version (ErrInUse, see References), unless Force is
+// given.
+func (e *Engine) DestroyKey(ctx context.Context, org string, version uint32, opts ...KeyOption) error {
+	if err := e.gate(ctx, org, "destroy", KeyRef{Kind: KindDEK, Version: version}, opts); err != nil {
+		return err
+	}
 	return e.mgr.Destroy(ctx, org, version)
 }
 

@@ -223,13 +223,19 @@ func (e *Engine) EncryptField(ctx context.Context, org string, plaintext []byte,
 
 // Decrypt opens a ciphertext of org in any of the three forms (binary, text
 // or JSON) with the context it was encrypted with. Every authentication
-// failure is ErrDecrypt.
+// failure is ErrDecrypt. It also opens Fernet tokens with org's imported
+// Fernet keys (see ImportFernetKey), so an application can read both while
+// it migrates.
 func (e *Engine) Decrypt(ctx context.Context, org string, ciphertext []byte, aadContext string) ([]byte, error) {
 	if len(ciphertext) > MaxCiphertextSize {
 		return nil, fmt.Errorf("%w: ciphertext of %d bytes exceeds %d", ErrTooLarge, len(ciphertext), MaxCiphertextSize)
 	}
 	f, err := format.Parse(ciphertext)
 	if err != nil {
+		if isFernet(ciphertext, err) { // legacy.go: an imported Fernet key's token
+			pt, _, ferr := e.decryptFernet(ctx, org, ciphertext)
+			return pt, ferr
+		}
 		return nil, err
 	}
 	return e.DecryptField(ctx, org, f, aadContext)

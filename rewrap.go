@@ -22,13 +22,18 @@ func (e *Engine) ActiveVersion(ctx context.Context, org string) (uint32, error) 
 // result has the form of the input (binary, text or JSON). A ciphertext that
 // is already under the active version is returned as it is, with rewrapped
 // false, so a re-encryption pass writes nothing for it. Every failure is as
-// Decrypt's; nothing is written anywhere.
+// Decrypt's; nothing is written anywhere. A Fernet token of org (opened with
+// its imported Fernet keys) comes back as a kw1 text ciphertext under the
+// active version, sealed with aadContext.
 func (e *Engine) Rewrap(ctx context.Context, org string, ciphertext []byte, aadContext string) (out []byte, rewrapped bool, err error) {
 	if len(ciphertext) > MaxCiphertextSize {
 		return nil, false, fmt.Errorf("%w: ciphertext of %d bytes exceeds %d", ErrTooLarge, len(ciphertext), MaxCiphertextSize)
 	}
 	f, err := format.Parse(ciphertext)
 	if err != nil {
+		if isFernet(ciphertext, err) { // legacy.go: Fernet → kw1 text form
+			return e.rewrapFernet(ctx, org, ciphertext, aadContext, nil)
+		}
 		return nil, false, err
 	}
 	active, err := e.ActiveVersion(ctx, org)

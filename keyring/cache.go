@@ -9,8 +9,8 @@ import (
 
 // cache holds unwrapped DEKs, bounded in entries and in age (TTL).
 //
-// The hot path — a hit — takes no lock: lookups go through a sync.Map (a
-// concurrent hash trie with lock-free reads) and a hit only sets the entry's
+// The hot path — a hit — takes no lock: lookups go through an orgTable (a
+// hash table with lock-free reads, see orgtable.go) and a hit only sets the entry's
 // "referenced" bit, and only when it is not set already, so concurrent hits
 // on a hot key do not bounce a cache line between cores.
 //
@@ -38,7 +38,7 @@ type cache struct {
 	max int
 	ttl time.Duration
 
-	orgs sync.Map // org id → *orgView
+	orgs *orgTable // org id → *orgView; writes under mu
 
 	mu     sync.Mutex // guards everything below, entry.gone/slot and view replacement
 	ring   []*entry   // CLOCK ring, len ≤ max; nil slots are free
@@ -62,6 +62,7 @@ type bankKey struct {
 
 // orgView is an immutable snapshot of one org's cached entries.
 type orgView struct {
+	org      string
 	active   *entry // nil when the active key is not cached
 	versions []*entry
 }
@@ -75,7 +76,7 @@ type entry struct {
 }
 
 func newCache(max int, ttl time.Duration) *cache {
-	return &cache{max: max, ttl: ttl, bank: make(map[bankKey]*budget)}
+	return &cache{max: max, ttl: ttl, orgs: newOrgTable(), bank: make(map[bankKey]*budget)}
 }
 
 // budgetFor returns the budget a removed key of (org, version) left behind,
@@ -94,8 +95,7 @@ func (c *cache) budgetFor(org string, version uint32) *budget {
 
 // get returns the cached key of org at version (0: the active key), if any.
 func (c *cache) get(org string, version uint32) *Key {
-	if v, ok := c.orgs.Load(org); ok {
-		view := v.(*orgView)
+	if view := c.orgs.load(org); view != nil {
 		e := view.active
 		if version != 0 {
 			e = nil
@@ -120,19 +120,19 @@ func (c *cache) get(org string, version uint32) *Key {
 
 // viewLocked returns org's current view (never nil). c.mu must be held.
 func (c *cache) viewLocked(org string) *orgView {
-	if v, ok := c.orgs.Load(org); ok {
-		return v.(*orgView)
+	if v := c.orgs.load(org); v != nil {
+		return v
 	}
-	return &orgView{}
+	return &orgView{org: org}
 }
 
 // setViewLocked publishes org's new view. c.mu must be held.
 func (c *cache) setViewLocked(org string, v *orgView) {
 	if len(v.versions) == 0 {
-		c.orgs.Delete(org)
+		c.orgs.delete(org)
 		return
 	}
-	c.orgs.Store(org, v)
+	c.orgs.store(org, v)
 }
 
 // generation returns the invalidation counter. A loader reads it before it
@@ -182,7 +182,7 @@ func (c *cache) put(k *Key, active bool, gen uint64) {
 	c.ring[e.slot] = e
 	c.count++
 	old := c.viewLocked(k.Org)
-	view := &orgView{active: old.active, versions: append(slices.Clip(old.versions), e)}
+	view := &orgView{org: k.Org, active: old.active, versions: append(slices.Clip(old.versions), e)}
 	if active {
 		view.active = e
 	}
@@ -235,7 +235,7 @@ func (c *cache) removeLocked(e *entry) {
 	c.free = append(c.free, e.slot)
 	c.count--
 	old := c.viewLocked(e.key.Org)
-	view := &orgView{active: old.active, versions: slices.DeleteFunc(slices.Clone(old.versions), func(x *entry) bool { return x == e })}
+	view := &orgView{org: e.key.Org, active: old.active, versions: slices.DeleteFunc(slices.Clone(old.versions), func(x *entry) bool { return x == e })}
 	if view.active == e {
 		view.active = nil
 	}

@@ -111,6 +111,7 @@ type Keyring struct {
 	store  keyStore
 	kek    kms.KEK
 	cache  *cache
+	legacy *legacyCache // imported Fernet keys (legacy.go)
 	flight singleflight.Group
 	closed atomic.Bool
 	opts   Options
@@ -158,7 +159,8 @@ func New(st keyStore, kek kms.KEK, opts Options) (*Keyring, error) {
 	if opts.UsageBlock > 1<<40 {
 		return nil, fmt.Errorf("keyring: usage block %d is too large", opts.UsageBlock)
 	}
-	k := &Keyring{store: st, kek: kek, cache: newCache(opts.CacheSize, opts.CacheTTL), opts: opts}
+	k := &Keyring{store: st, kek: kek, cache: newCache(opts.CacheSize, opts.CacheTTL), opts: opts,
+		legacy: newLegacyCache(opts.CacheSize, opts.CacheTTL)}
 	k.bgCtx, k.bgCancel = context.WithCancel(context.Background())
 	return k, nil
 }
@@ -183,8 +185,12 @@ func (k *Keyring) Version(ctx context.Context, org string, version uint32) (*Key
 	return k.load(ctx, org, version)
 }
 
-// Invalidate drops every cached key of org, so the next use reads the store.
-func (k *Keyring) Invalidate(org string) { k.cache.invalidate(org) }
+// Invalidate drops every cached key of org (DEKs and legacy keys), so the
+// next use reads the store.
+func (k *Keyring) Invalidate(org string) {
+	k.cache.invalidate(org)
+	k.legacy.invalidate(org)
+}
 
 // Close stops background reservations and drops every cached key. Later
 // calls fail with ErrClosed.
@@ -196,6 +202,7 @@ func (k *Keyring) Close() {
 	k.bgCancel()
 	k.bg.Wait()
 	k.cache.close()
+	k.legacy.close()
 }
 
 // bgStart registers one background goroutine, unless the keyring is closed.
@@ -318,6 +325,10 @@ func (k *Keyring) ensureBaseline(ctx context.Context) error {
 // notFound tells an unknown organization from an unknown version.
 func (k *Keyring) notFound(ctx context.Context, org string, version uint32) error {
 	if version == 0 {
+		// An organization whose active version is gone was shredded.
+		if err := k.shredded(ctx, org); err != nil {
+			return err
+		}
 		return fmt.Errorf("%w: %q (create it with org create)", ErrUnknownOrg, org)
 	}
 	if _, err := k.store.Org(ctx, org); errors.Is(err, store.ErrNotFound) {

@@ -78,6 +78,9 @@ func (m *Manager) Rotate(ctx context.Context, org string) (uint32, error) {
 			continue // another rotation won the race; read again
 		}
 		if err != nil {
+			if serr := m.shreddedErr(ctx, org); serr != nil {
+				return 0, serr
+			}
 			return 0, fmt.Errorf("keyring: rotate org %q: %w", org, err)
 		}
 		return next, nil

@@ -47,17 +47,22 @@ func (m *Manager) KEKTarget() store.KEKRef {
 	return t
 }
 
-// KEKCounts reports how many data key versions each KEK version wraps.
+// KEKCounts reports how many data key versions and imported legacy keys
+// each KEK version wraps.
 func (m *Manager) KEKCounts(ctx context.Context) ([]store.KEKCount, error) {
 	c, err := m.store.KEKCounts(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("keyring: count keys by kek: %w", err)
 	}
-	return c, nil
+	legacy, err := m.legacyKEKCounts(ctx)
+	if err != nil || len(legacy) == 0 {
+		return c, err
+	}
+	return mergeKEKCounts(c, legacy), nil
 }
 
-// RewrapAll moves every data key version that is not wrapped by the KEK's
-// current version to it, batch versions at a time, calling progress after
+// RewrapAll moves every data key version, then every imported legacy key,
+// that is not wrapped by the KEK's current version to it, batch versions at a time, calling progress after
 // each batch. The data keys do not change, so cached keys stay valid and
 // encryption and decryption go on throughout. Each move is a
 // compare-and-swap, so a version destroyed or rewrapped meanwhile is skipped,
@@ -102,7 +107,7 @@ func (m *Manager) RewrapAll(ctx context.Context, batch int, progress func(Rewrap
 			progress(st)
 		}
 		if len(keys) < batch {
-			return st, nil
+			return m.rewrapLegacyAll(ctx, st, batch, progress)
 		}
 	}
 }

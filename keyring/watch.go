@@ -98,7 +98,7 @@ func (w *watcher) catchUp(ctx context.Context, last int64) int64 {
 			return last
 		}
 		for _, c := range changes {
-			w.k.cache.invalidate(c.Org)
+			w.k.Invalidate(c.Org)
 			last = c.Seq
 		}
 		if len(changes) < changePage {
@@ -107,7 +107,7 @@ func (w *watcher) catchUp(ctx context.Context, last int64) int64 {
 	}
 	// A feed that went backwards (a restored database) invalidates all.
 	if end, err := w.k.store.LastChange(ctx); err == nil && end < last {
-		w.k.cache.invalidateAll()
+		w.k.invalidateAll()
 		last = end
 	}
 	return last

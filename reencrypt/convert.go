@@ -6,22 +6,24 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/format"
+	"github.com/keyward/keyward/format/fernet"
 )
 
 // Sealer is what the job needs of a keyward engine (*keyward.Engine).
 type Sealer interface {
-	Rewrap(ctx context.Context, org string, ciphertext []byte, aadContext string) ([]byte, bool, error)
-	Encrypt(ctx context.Context, org string, plaintext []byte, aadContext string) ([]byte, error)
+	// RewrapWith moves a ciphertext to the active version; a Fernet token
+	// is opened with the given keys, then with org's imported ones.
+	RewrapWith(ctx context.Context, org string, ciphertext []byte, aadContext string, fernetKeys []*fernet.Key) ([]byte, bool, error)
 	Decrypt(ctx context.Context, org string, ciphertext []byte, aadContext string) ([]byte, error)
 	ActiveVersion(ctx context.Context, org string) (uint32, error)
 }
 
 // Converter turns one stored value into its form under the organization's
-// active key version. Keyward ciphertexts are rewrapped inside the engine,
-// in their own form; Fernet tokens are opened with Fernet (if given) and
-// sealed by the engine, in the text form when Text is set (text columns)
-// and the binary form otherwise. Plaintexts live only inside Convert and
-// are cleared before it returns.
+// active key version, inside the engine (Engine.RewrapWith): a keyward
+// ciphertext keeps its form; a Fernet token (opened with the keys of
+// Fernet, else with the organization's imported keys) becomes the text
+// form, or the binary form unless Text is set (bytea columns). No plaintext
+// leaves the engine.
 type Converter struct {
 	Sealer Sealer
 	Fernet *FernetKeys
@@ -31,34 +33,29 @@ type Converter struct {
 // Convert returns the value under the active version and whether it
 // changed; an unchanged value is returned as it is.
 func (c *Converter) Convert(ctx context.Context, org string, v []byte, aadContext string) ([]byte, bool, error) {
-	if c.Fernet != nil && IsFernet(v) {
-		pt, _, err := c.Fernet.Decrypt(v)
-		if err != nil {
-			return nil, false, err
-		}
-		defer clear(pt)
-		sealed, err := c.Sealer.Encrypt(ctx, org, pt, aadContext)
-		if err != nil {
-			return nil, false, err
-		}
-		if !c.Text {
-			return sealed, true, nil
-		}
-		f, err := format.ParseBinary(sealed)
-		if err != nil {
-			return nil, false, err
-		}
-		out, err := f.MarshalText()
-		return out, err == nil, err
+	out, changed, err := c.Sealer.RewrapWith(ctx, org, v, aadContext, c.Fernet.Keys())
+	if err != nil || !changed || c.Text || !IsFernet(v) {
+		return out, changed, err
 	}
-	return c.Sealer.Rewrap(ctx, org, v, aadContext)
+	f, err := format.ParseText(out) // a Fernet token came back as text
+	if err != nil {
+		return nil, false, err
+	}
+	out, err = f.MarshalBinary()
+	return out, err == nil, err
 }
 
 // Check is Convert without encrypting (--dry-run): it opens the value to
 // prove it can be converted and reports whether it would change.
 func (c *Converter) Check(ctx context.Context, org string, v []byte, aadContext string) (bool, error) {
-	if c.Fernet != nil && IsFernet(v) {
-		pt, _, err := c.Fernet.Decrypt(v)
+	if IsFernet(v) {
+		if c.Fernet != nil {
+			if pt, _, err := c.Fernet.Decrypt(v); err == nil {
+				clear(pt)
+				return true, nil
+			}
+		}
+		pt, err := c.Sealer.Decrypt(ctx, org, v, aadContext) // imported keys
 		clear(pt)
 		return err == nil, err
 	}
@@ -87,13 +84,13 @@ func rowError(v []byte, err error) (reason string, fatal bool) {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
 		errors.Is(err, keyward.ErrUnavailable), errors.Is(err, keyward.ErrKEKUnavailable):
 		return "", true
-	case errors.Is(err, ErrFernet):
-		return "fernet token did not verify under any --fernet-key-file key", false
+	case errors.Is(err, keyward.ErrDecrypt) && IsFernet(v):
+		return "fernet token did not verify under any given or imported fernet key", false
 	case errors.Is(err, keyward.ErrDecrypt):
 		return "decryption failed (wrong org, context or key, or the value was altered)", false
 	case errors.Is(err, keyward.ErrMalformed), errors.Is(err, keyward.ErrUnsupported):
 		if IsFernet(v) {
-			return "fernet token, but no fernet key for it (pass --fernet-key-file or import the key)", false
+			return "fernet token, but no fernet key for it (pass --fernet-key-file, or import the key with keyward fernet import)", false
 		}
 		return "neither a keyward ciphertext nor a fernet token", false
 	case errors.Is(err, keyward.ErrUnknownOrg):

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/reencrypt"
 )
 
@@ -68,8 +69,8 @@ func TestFernetVectors(t *testing.T) {
 	}
 	for _, tc := range v.Invalid {
 		got, _, err := mustKeys(t, tc.Key).Decrypt([]byte(tc.Token))
-		if !errors.Is(err, reencrypt.ErrFernet) || got != nil {
-			t.Errorf("invalid (%s): got %q, %v; want ErrFernet", tc.Why, got, err)
+		if !errors.Is(err, keyward.ErrDecrypt) && !errors.Is(err, keyward.ErrMalformed) || got != nil {
+			t.Errorf("invalid (%s): got %q, %v; want ErrDecrypt or ErrMalformed", tc.Why, got, err)
 		}
 	}
 	r := v.Rotation
@@ -96,7 +97,8 @@ func TestFernetKeyFile(t *testing.T) {
 			t.Errorf("%s: error quotes the file: %v", name, err)
 		}
 	}
-	for tok, want := range map[string]bool{"gAAAAABr": true, "kw1:1:abc": false, "gQAAAABr": false, "": false, "g!!!": false} {
+	v := loadFernetVectors(t)
+	for tok, want := range map[string]bool{v.Valid[0].Token: true, "gAAAAABr": false, "kw1:1:abc": false, "gQAAAABr" + v.Valid[0].Token[8:]: false, "": false} {
 		if got := reencrypt.IsFernet([]byte(tok)); got != want {
 			t.Errorf("IsFernet(%q) = %v, want %v", tok, got, want)
 		}

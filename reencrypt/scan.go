@@ -8,9 +8,27 @@ import (
 	"github.com/keyward/keyward/store"
 )
 
-// KeyCount is how many rows of one organization use one key: a DEK version
-// (Kind "dek") or a Fernet key (Kind "fernet", Version the key's position
-// in the key file, 1 = first; 0 = a Fernet token no given key opens).
+// Kinds of KeyCount.
+const (
+	// KindDEK counts keyward ciphertexts under DEK Version.
+	KindDEK = "dek"
+	// KindFernet counts Fernet tokens signed by the organization's imported
+	// legacy key Version (store.LegacyKey.ID).
+	KindFernet = "fernet"
+	// KindFernetFile counts Fernet tokens signed by key number Version (1 =
+	// the first line) of --fernet-key-file.
+	KindFernetFile = "fernet-file"
+	// KindFernetUnknown counts Fernet tokens no known key signed.
+	KindFernetUnknown = "fernet-unknown"
+)
+
+// KeyRefer tells which key a ciphertext of org is under (*keyward.Engine).
+type KeyRefer interface {
+	KeyRefOf(ctx context.Context, org string, ciphertext []byte) (store.KeyRef, error)
+}
+
+// KeyCount is how many rows of one organization use one key (see the
+// kinds above).
 type KeyCount struct {
 	Org     string
 	Kind    string
@@ -32,16 +50,12 @@ type ScanResult struct {
 // Scan walks every row of t without writing and counts the rows per
 // organization and key. It reads key versions from the ciphertexts'
 // headers (it does not decrypt them); a Fernet token is attributed to the
-// key of fk that verifies it, if fk is given. progress, if set, is called
+// organization's imported key whose MAC it carries (through kr, if not
+// nil), else to the key of fk that signed it. progress, if set, is called
 // after every batch with the rows seen so far.
-func Scan(ctx context.Context, t Target, fk *FernetKeys, batch int, progress func(done int64)) (ScanResult, error) {
+func Scan(ctx context.Context, t Target, kr KeyRefer, fk *FernetKeys, batch int, progress func(done int64)) (ScanResult, error) {
 	if batch <= 0 {
 		batch = DefaultBatch
-	}
-	type key struct {
-		org     string
-		kind    string
-		version uint32
 	}
 	counts := map[key]int64{}
 	var res ScanResult
@@ -52,12 +66,9 @@ func Scan(ctx context.Context, t Target, fk *FernetKeys, batch int, progress fun
 			case r.Value == nil:
 				res.Null++
 			case IsFernet(r.Value):
-				k := key{r.Org, "fernet", 0}
-				if fk != nil {
-					if pt, idx, err := fk.Decrypt(r.Value); err == nil {
-						clear(pt)
-						k.version = uint32(idx + 1)
-					}
+				k, err := fernetKey(ctx, kr, fk, r)
+				if err != nil {
+					return err
 				}
 				counts[k]++
 			default:
@@ -69,7 +80,7 @@ func Scan(ctx context.Context, t Target, fk *FernetKeys, batch int, progress fun
 					}
 					continue
 				}
-				counts[key{r.Org, "dek", f.KeyVersion}]++
+				counts[key{r.Org, KindDEK, f.KeyVersion}]++
 			}
 		}
 		if progress != nil {
@@ -91,6 +102,31 @@ func Scan(ctx context.Context, t Target, fk *FernetKeys, batch int, progress fun
 		return a.Version < b.Version
 	})
 	return res, err
+}
+
+type key struct {
+	org     string
+	kind    string
+	version uint32
+}
+
+// fernetKey attributes a Fernet token to a key.
+func fernetKey(ctx context.Context, kr KeyRefer, fk *FernetKeys, r Row) (key, error) {
+	if kr != nil {
+		ref, err := kr.KeyRefOf(ctx, r.Org, r.Value)
+		if err == nil {
+			return key{r.Org, KindFernet, ref.Version}, nil
+		}
+		if _, fatal := rowError(r.Value, err); fatal {
+			return key{}, err
+		}
+	}
+	if fk != nil {
+		if i := fk.match(r.Value); i >= 0 {
+			return key{r.Org, KindFernetFile, uint32(i + 1)}, nil
+		}
+	}
+	return key{r.Org, KindFernetUnknown, 0}, nil
 }
 
 // DryRun walks every row of t and reports what Run would do, without
@@ -161,15 +197,15 @@ func walkAll(ctx context.Context, t Target, batch int, fn func([]Row) error) err
 }
 
 // References turns scan counts into the ReferenceStore's records for
-// source: DEK versions only (a Fernet key given in a file has no id in the
-// store; keys imported into keyward are counted by the engine's own reader).
+// source: DEK versions and imported Fernet keys (a key given in a file has
+// no id in the store, and an unknown one none either).
 func References(source string, keys []KeyCount) []store.Reference {
 	refs := []store.Reference{}
 	for _, k := range keys {
-		if k.Kind != "dek" {
+		if k.Kind != KindDEK && k.Kind != KindFernet {
 			continue
 		}
-		refs = append(refs, store.Reference{Org: k.Org, Source: source, Key: store.KeyRef{Kind: "dek", Version: k.Version}, Count: k.Count})
+		refs = append(refs, store.Reference{Org: k.Org, Source: source, Key: store.KeyRef{Kind: k.Kind, Version: k.Version}, Count: k.Count})
 	}
 	return refs
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/keyward/keyward/format"
+	"github.com/keyward/keyward/secretstore"
 	"github.com/keyward/keyward/store"
 )
 
@@ -21,15 +22,11 @@ type SecretStore interface {
 
 // Secrets is keyward's own secret store as a Target: every secret of every
 // organization (or of one), in (org, name) order. A secret's encryption
-// context is AADContext(name).
+// context is secretstore.AADContext(name).
 type Secrets struct {
 	st  SecretStore
 	org string
 }
-
-// AADContext is the encryption context of the secret named name, as package
-// secretstore seals it.
-func AADContext(name string) string { return "secret:" + name }
 
 // NewSecrets returns the target over st, limited to org unless it is empty.
 func NewSecrets(st SecretStore, org string) *Secrets { return &Secrets{st: st, org: org} }
@@ -61,7 +58,7 @@ func (s *Secrets) Name() string { return "secrets" }
 func (s *Secrets) Context(r Row) string {
 	var k secretKey
 	_ = json.Unmarshal([]byte(r.Key), &k)
-	return AADContext(k.Name)
+	return secretstore.AADContext(k.Name)
 }
 
 // orgs calls fn for every organization of the target, in order.

@@ -278,7 +278,7 @@ func TestBadInput(t *testing.T) {
 		t.Fatalf("job: %+v", j)
 	}
 	got := fmt.Sprint(sum.Failures)
-	if wantF := "[{7 neither a keyward ciphertext nor a fernet token} {8 fernet token, but no fernet key for it (pass --fernet-key-file or import the key)}]"; got != wantF {
+	if wantF := "[{7 neither a keyward ciphertext nor a fernet token} {8 fernet token, but no fernet key for it (pass --fernet-key-file, or import the key with keyward fernet import)}]"; got != wantF {
 		t.Fatalf("failures: got %s, want %s", got, wantF)
 	}
 	var v7, v8 string

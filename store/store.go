@@ -8,7 +8,8 @@
 //
 // Invariants every implementation enforces atomically:
 //   - an organization is created together with its version 1, which is active;
-//   - an organization has exactly one active version at any time;
+//   - an organization has exactly one active version at any time, until it
+//     is shredded (Shredder, legacy.go): then every version is destroyed;
 //   - versions are 1, 2, 3… with no gap and no reuse; adding version n+1 makes
 //     it active and moves version n to decrypt-only in the same transaction;
 //   - states move forward only (active → decrypt-only → retired → destroyed),

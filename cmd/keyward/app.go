@@ -64,7 +64,7 @@ Start with:  keyward init     (creates ./keyward-data)`,
 	root.PersistentFlags().StringVar(&a.confPath, "config", "", "config file naming the store and KEK (see docs/CONFIG.md); replaces --data")
 	root.PersistentFlags().BoolVar(&a.jsonOut, "json", false, "print JSON for scripts")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(a.initCmd(), a.orgCmd(), a.encryptCmd(), a.decryptCmd(), a.keysCmd(), a.rotateCmd(), a.kekCmd(), a.migrateCmd(), a.scanCmd(), a.reencryptCmd())
+	root.AddCommand(a.initCmd(), a.orgCmd(), a.encryptCmd(), a.decryptCmd(), a.keysCmd(), a.rotateCmd(), a.kekCmd(), a.tokenCmd(), a.auditCmd(), a.secretCmd(), a.fernetCmd(), a.migrateCmd(), a.scanCmd(), a.reencryptCmd())
 	return root
 }
 
@@ -89,11 +89,7 @@ func (a *app) config() (*config.Config, error) {
 // open opens the configured store and KEK and an engine on them; call the
 // returned function when done.
 func (a *app) open(ctx context.Context) (*keyward.Engine, func(), error) {
-	c, err := a.config()
-	if err != nil {
-		return nil, nil, err
-	}
-	d, err := config.Open(ctx, c, a.getenv)
+	d, err := a.deployment(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -103,6 +99,17 @@ func (a *app) open(ctx context.Context) (*keyward.Engine, func(), error) {
 		return nil, nil, err
 	}
 	return eng, func() { eng.Close(); d.Close() }, nil
+}
+
+// deployment opens the configured store and KEK without an engine, for
+// commands that work on the store directly (tokens, audit); close it when
+// done.
+func (a *app) deployment(ctx context.Context) (*config.Deployment, error) {
+	c, err := a.config()
+	if err != nil {
+		return nil, err
+	}
+	return config.Open(ctx, c, a.getenv)
 }
 
 // cliOptions adapts engine options to a short-lived CLI process: it reserves

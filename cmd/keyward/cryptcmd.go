@@ -59,8 +59,10 @@ func (a *app) decryptCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "decrypt --org ORG [--context CTX]",
 		Short: "Decrypt a ciphertext from stdin for ORG; print the plaintext",
-		Long: `Decrypt reads one ciphertext from stdin — text (kw1:…), JSON or binary form —
-and writes the plaintext to stdout exactly, with no newline added.`,
+		Long: `Decrypt reads one ciphertext from stdin — text (kw1:…), JSON or binary form,
+or a Fernet token (gAAAAA…) of an organization that imported its Fernet key
+with keyward fernet import — and writes the plaintext to stdout exactly, with
+no newline added. --context does not apply to Fernet tokens, which have none.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if org == "" {
@@ -70,8 +72,8 @@ and writes the plaintext to stdout exactly, with no newline added.`,
 			if err != nil {
 				return err
 			}
-			if len(in) > 0 && (in[0] == 'k' || in[0] == '{') {
-				in = bytes.TrimSpace(in) // text and JSON forms may end in a newline
+			if len(in) > 0 && (in[0] == 'k' || in[0] == '{' || in[0] == 'g') {
+				in = bytes.TrimSpace(in) // text, JSON and Fernet forms may end in a newline
 			}
 			if len(in) == 0 {
 				return fmt.Errorf("no ciphertext on stdin (pipe in the output of keyward encrypt)")

@@ -21,16 +21,39 @@ type keyJSON struct {
 	KEK        string    `json:"kek"`
 	KEKVersion uint32    `json:"kek_version"`
 	Usage      uint64    `json:"usage"`
+	References int64     `json:"references"`
 	CreatedAt  time.Time `json:"created_at"`
 	UpdatedAt  time.Time `json:"updated_at"`
+}
+
+type fernetKeyJSON struct {
+	ID          uint32    `json:"id"`
+	Name        string    `json:"name"`
+	State       string    `json:"state"`
+	Fingerprint string    `json:"fingerprint"`
+	KEK         string    `json:"kek"`
+	KEKVersion  uint32    `json:"kek_version"`
+	References  int64     `json:"references"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+type referenceJSON struct {
+	Source    string    `json:"source"`
+	Key       string    `json:"key"`
+	Count     int64     `json:"count"`
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
 }
 
 func (a *app) keysCmd() *cobra.Command {
 	var org string
 	cmd := &cobra.Command{
 		Use:   "keys --org ORG",
-		Short: "Show an organization's data key versions and their states",
-		Args:  noArgs,
+		Short: "Show an organization's keys: versions, states, usage, references",
+		Long: `keys lists the organization's data key versions and imported Fernet keys with
+their states, usage and references: how many rows still use each key (the
+secret store's rows exactly; an app table's as its last complete scan or
+migration counted them).`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if org == "" {
 				return usagef("keys needs --org ORG")
@@ -40,83 +63,226 @@ func (a *app) keysCmd() *cobra.Command {
 				return err
 			}
 			defer done()
-			keys, err := eng.Keys(cmd.Context(), org)
-			if err != nil {
-				return err
-			}
-			out := make([]keyJSON, len(keys))
-			for i, k := range keys {
-				out[i] = keyJSON{k.Version, string(k.State), k.KEKID, k.KEKVersion, k.Usage, k.CreatedAt, k.UpdatedAt}
-			}
-			if a.jsonOut {
-				return a.printJSON(struct {
-					Org  string    `json:"org"`
-					Keys []keyJSON `json:"keys"`
-				}{org, out})
-			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "VERSION\tSTATE\tUSAGE\tKEK\tCREATED")
-			for _, k := range out {
-				fmt.Fprintf(tw, "v%d\t%s\t%d\t%s#%d\t%s\n", k.Version, k.State, k.Usage, k.KEK, k.KEKVersion, k.CreatedAt.Format(time.RFC3339))
-			}
-			return tw.Flush()
+			return a.printKeys(cmd.Context(), eng, org)
 		},
 	}
 	cmd.PersistentFlags().StringVar(&org, "org", "", "organization id")
 	cmd.AddCommand(
-		a.keyStateCmd(&org, "retire", "Refuse decryption under VERSION (reversible with reinstate)", (*keyward.Engine).RetireKey, false),
-		a.keyStateCmd(&org, "reinstate", "Let a retired VERSION decrypt again", (*keyward.Engine).ReinstateKey, false),
-		a.keyStateCmd(&org, "destroy", "Erase VERSION's key: its data becomes unrecoverable", (*keyward.Engine).DestroyKey, true),
+		a.keyStateCmd(&org, "retire", "Refuse decryption under a key (reversible with reinstate); refused while rows use it"),
+		a.keyStateCmd(&org, "reinstate", "Let a retired key decrypt again"),
+		a.keyStateCmd(&org, "destroy", "Erase a key: its data becomes unrecoverable; refused while rows use it"),
 	)
 	return cmd
 }
 
-// keyOp is one of the engine's key-state operations.
-type keyOp func(*keyward.Engine, context.Context, string, uint32) error
+func (a *app) printKeys(ctx context.Context, eng *keyward.Engine, org string) error {
+	keys, err := eng.Keys(ctx, org)
+	if err != nil {
+		return err
+	}
+	legacy, err := eng.FernetKeys(ctx, org)
+	if err != nil {
+		return err
+	}
+	refs, err := eng.References(ctx, org)
+	if err != nil {
+		return err
+	}
+	total := map[keyward.KeyRef]int64{}
+	refsOut := make([]referenceJSON, len(refs))
+	for i, r := range refs {
+		total[r.Key] += r.Count
+		refsOut[i] = referenceJSON{r.Source, keyward.KeyName(r.Key), r.Count, r.UpdatedAt}
+	}
+	out := make([]keyJSON, len(keys))
+	for i, k := range keys {
+		out[i] = keyJSON{k.Version, string(k.State), k.KEKID, k.KEKVersion, k.Usage,
+			total[keyward.KeyRef{Kind: keyward.KindDEK, Version: k.Version}], k.CreatedAt, k.UpdatedAt}
+	}
+	fout := make([]fernetKeyJSON, len(legacy))
+	for i, k := range legacy {
+		ref := keyward.KeyRef{Kind: keyward.KindFernet, Version: k.ID}
+		fout[i] = fernetKeyJSON{k.ID, keyward.KeyName(ref), string(k.State), k.Fingerprint, k.KEKID, k.KEKVersion, total[ref], k.CreatedAt}
+	}
+	if a.jsonOut {
+		return a.printJSON(struct {
+			Org        string          `json:"org"`
+			Keys       []keyJSON       `json:"keys"`
+			FernetKeys []fernetKeyJSON `json:"fernet_keys"`
+			References []referenceJSON `json:"references"`
+		}{org, out, fout, refsOut})
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KEY\tSTATE\tUSAGE\tREFS\tKEK\tCREATED")
+	for _, k := range out {
+		fmt.Fprintf(tw, "v%d\t%s\t%d\t%d\t%s#%d\t%s\n", k.Version, k.State, k.Usage, k.References, k.KEK, k.KEKVersion, k.CreatedAt.Format(time.RFC3339))
+	}
+	for _, k := range fout {
+		fmt.Fprintf(tw, "%s\t%s\t-\t%d\t%s#%d\t%s\n", k.Name, k.State, k.References, k.KEK, k.KEKVersion, k.CreatedAt.Format(time.RFC3339))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(refsOut) > 0 {
+		fmt.Fprintln(a.stdout)
+		tw = tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "REFERENCED BY\tKEY\tROWS\tCOUNTED")
+		for _, r := range refsOut {
+			counted := "now"
+			if !r.UpdatedAt.IsZero() {
+				counted = r.UpdatedAt.Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", r.Source, r.Key, r.Count, counted)
+		}
+		return tw.Flush()
+	}
+	return nil
+}
 
-func (a *app) keyStateCmd(org *string, name, short string, op keyOp, confirm bool) *cobra.Command {
-	var yes bool
+// keyStateCmd builds keys retire, reinstate and destroy.
+func (a *app) keyStateCmd(org *string, name, short string) *cobra.Command {
+	var yes, force, allUnused bool
+	use := name + " (VERSION | fernet:ID) --org ORG"
+	if name == "retire" {
+		use += " | retire --all-unused --org ORG"
+	}
 	cmd := &cobra.Command{
-		Use:   name + " VERSION --org ORG",
+		Use:   use,
 		Short: short,
+		Long: short + `.
+
+VERSION is a data key version (2 or v2); fernet:ID an imported Fernet key (see
+keyward fernet list). retire and destroy refuse a key that rows still use, as
+keyward keys --org shows; --force goes ahead and says what is lost.`,
 		Args: func(_ *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return usagef("keys %s needs one VERSION, e.g. keys %s 1 --org ORG", name, name)
+			if allUnused && len(args) == 0 {
+				return nil
+			}
+			if len(args) != 1 || allUnused {
+				return usagef("keys %s needs one VERSION or fernet:ID, e.g. keys %s 1 --org ORG", name, name)
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
 			if *org == "" {
 				return usagef("keys %s needs --org ORG", name)
 			}
-			v, err := parseVersion(args[0])
+			if allUnused {
+				return a.retireUnused(ctx, *org)
+			}
+			key, err := parseKeyRef(args[0])
 			if err != nil {
 				return err
 			}
-			if confirm && !yes {
-				if err := a.confirm(fmt.Sprintf("destroy version %d of org %s? data encrypted under it becomes unrecoverable", v, *org), *org); err != nil {
+			if name == "destroy" && !yes {
+				if err := a.confirm(fmt.Sprintf("destroy %s of org %s? data encrypted under it becomes unrecoverable", keyward.KeyName(key), *org), *org); err != nil {
 					return err
 				}
 			}
-			eng, done, err := a.open(cmd.Context())
+			eng, done, err := a.open(ctx)
 			if err != nil {
 				return err
 			}
 			defer done()
-			if err := op(eng, cmd.Context(), *org, v); err != nil {
+			var opts []keyward.KeyOption
+			if force && name != "reinstate" {
+				if err := a.warnForced(ctx, eng, *org, name, key); err != nil {
+					return err
+				}
+				opts = append(opts, keyward.Force())
+			}
+			if err := keyOp(ctx, eng, name, *org, key, opts); err != nil {
 				return err
 			}
 			if a.jsonOut {
-				return a.printJSON(map[string]any{"org": *org, "version": v, "action": name})
+				return a.printJSON(map[string]any{"org": *org, "key": keyward.KeyName(key), "action": name, "forced": force})
 			}
-			fmt.Fprintf(a.stdout, "%s: org %s version %d\n", pastTense(name), *org, v)
+			fmt.Fprintf(a.stdout, "%s: org %s %s\n", pastTense(name), *org, keyward.KeyName(key))
 			return nil
 		},
 	}
-	if confirm {
+	if name != "reinstate" {
+		cmd.Flags().BoolVar(&force, "force", false, "go ahead although rows still use the key (they stop decrypting)")
+	}
+	if name == "destroy" {
 		cmd.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation (for scripts)")
 	}
+	if name == "retire" {
+		cmd.Flags().BoolVar(&allUnused, "all-unused", false, "retire every decrypt-only key that no row uses (after a complete re-encryption)")
+	}
 	return cmd
+}
+
+// keyOp runs one state change on a DEK version or Fernet key.
+func keyOp(ctx context.Context, eng *keyward.Engine, name, org string, key keyward.KeyRef, opts []keyward.KeyOption) error {
+	fernetKey := key.Kind == keyward.KindFernet
+	switch {
+	case name == "retire" && fernetKey:
+		return eng.RetireFernetKey(ctx, org, key.Version, opts...)
+	case name == "retire":
+		return eng.RetireKey(ctx, org, key.Version, opts...)
+	case name == "reinstate" && fernetKey:
+		return eng.ReinstateFernetKey(ctx, org, key.Version)
+	case name == "reinstate":
+		return eng.ReinstateKey(ctx, org, key.Version)
+	case name == "destroy" && fernetKey:
+		return eng.DestroyFernetKey(ctx, org, key.Version, opts...)
+	default:
+		return eng.DestroyKey(ctx, org, key.Version, opts...)
+	}
+}
+
+// warnForced says on stderr what a forced retire or destroy loses.
+func (a *app) warnForced(ctx context.Context, eng *keyward.Engine, org, name string, key keyward.KeyRef) error {
+	refs, err := eng.ReferencesTo(ctx, org, key)
+	if err != nil || len(refs) == 0 {
+		return err
+	}
+	what := "will stop decrypting until you reinstate it"
+	if name == "destroy" {
+		what = "will be unrecoverable"
+	}
+	a.logf("forced: %s still in use by org %s %s %s", keyward.DescribeRefs(refs), org, keyward.KeyName(key), what)
+	return nil
+}
+
+func (a *app) retireUnused(ctx context.Context, org string) error {
+	eng, done, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	retired, err := eng.RetireUnused(ctx, org)
+	names := make([]string, len(retired))
+	for i, r := range retired {
+		names[i] = keyward.KeyName(r)
+	}
+	if err != nil {
+		return fmt.Errorf("retired %s, then: %w", strings.Join(names, ", "), err)
+	}
+	if a.jsonOut {
+		return a.printJSON(map[string]any{"org": org, "retired": names})
+	}
+	if len(names) == 0 {
+		fmt.Fprintf(a.stdout, "org %s: no unused decrypt-only key to retire\n", org)
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "retired: org %s %s (reinstate with keys reinstate KEY)\n", org, strings.Join(names, " "))
+	return nil
+}
+
+// parseKeyRef parses "3", "v3" or "fernet:1".
+func parseKeyRef(s string) (keyward.KeyRef, error) {
+	if id, ok := strings.CutPrefix(s, "fernet:"); ok {
+		n, err := strconv.ParseUint(id, 10, 32)
+		if err != nil || n == 0 {
+			return keyward.KeyRef{}, usagef("invalid fernet key %q (want fernet:ID with ID from 1, see keyward fernet list)", s)
+		}
+		return keyward.KeyRef{Kind: keyward.KindFernet, Version: uint32(n)}, nil
+	}
+	v, err := parseVersion(s)
+	return keyward.KeyRef{Kind: keyward.KindDEK, Version: v}, err
 }
 
 func pastTense(verb string) string {

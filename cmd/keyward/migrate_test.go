@@ -11,19 +11,20 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/fernet/fernet-go"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/config"
 	"github.com/keyward/keyward/format"
+	"github.com/keyward/keyward/format/fernet"
 	"github.com/keyward/keyward/reencrypt"
 	"github.com/keyward/keyward/store"
 	"github.com/keyward/keyward/store/sqlite"
@@ -89,11 +90,16 @@ func mixedTable(t *testing.T, db *appDB, data string, n int) (map[int64]string, 
 	ctx := t.Context()
 	kw(t, data, "", "init").ok(t)
 	kw(t, data, "", "org", "create", "acme", "globex").ok(t)
-	var oldKey, newKey fernet.Key
-	oldKey.Generate()
-	newKey.Generate()
+	oldKey, oldEnc, err := fernet.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	newKey, newEnc, err := fernet.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
 	keyFile := filepath.Join(t.TempDir(), "fernet.keys")
-	if err := os.WriteFile(keyFile, []byte(newKey.Encode()+"\n"+oldKey.Encode()+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(keyFile, []byte(string(newEnc)+"\n"+string(oldEnc)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.pool.Exec(ctx, `CREATE TABLE `+db.schema+`.secrets (id bigint PRIMARY KEY, org text NOT NULL, token text)`); err != nil {
@@ -111,15 +117,15 @@ func mixedTable(t *testing.T, db *appDB, data string, n int) (map[int64]string, 
 		pt := fmt.Sprintf("token-%d-%x", id, id*7919)
 		var v string
 		if i < n/4 {
-			k := &oldKey
+			k := oldKey
 			if i%2 == 0 {
-				k = &newKey
+				k = newKey
 			}
-			tok, err := fernet.EncryptAndSign([]byte(pt), k)
+			tok, err := fernet.Seal(k, []byte(pt), time.Now(), rand.Reader)
 			if err != nil {
 				t.Fatal(err)
 			}
-			v = string(tok)
+			v = tok
 		} else {
 			var err error
 			if v, err = eng.EncryptText(ctx, org, []byte(pt), "secrets.token"); err != nil {
@@ -279,6 +285,10 @@ func TestMigrateTwoProcesses(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "kw")
 	const n = 20000
 	want, keyFile := mixedTable(t, db, data, n)
+	// Before: scan counts Fernet tokens per key of the file, and v1, v2.
+	if got, want := scanTotals(t, data, db, "--fernet-key-file", keyFile), "dek/1:5000 dek/2:10000 fernet-file/1:2500 fernet-file/2:2500"; got != want {
+		t.Fatalf("scan before: got %s, want %s", got, want)
+	}
 	args := migrateArgs(db, keyFile, "--batch", "250", "--workers", "2")
 	var (
 		wg  sync.WaitGroup
@@ -312,7 +322,20 @@ func TestMigrateTwoProcesses(t *testing.T) {
 	if s.Current != n || s.Rewritten != 0 {
 		t.Fatalf("second pass: %+v", s)
 	}
+	// The completed migration recorded the column's references.
+	if got, want := references(t, data, "acme"), "postgres:test/"+db.schema+".secrets.token dek/3:10000"; got != want {
+		t.Fatalf("references of acme: got %q, want %q", got, want)
+	}
 	// scan sees v3 only.
+	if got, want := scanTotals(t, data, db), "dek/3:20000"; got != want {
+		t.Fatalf("scan after: got %s, want %s", got, want)
+	}
+}
+
+// scanTotals runs keyward scan on the test table and sums its counts over
+// the orgs, as "kind/version:count" sorted.
+func scanTotals(t *testing.T, data string, db *appDB, extra ...string) string {
+	t.Helper()
 	var scan struct {
 		Rows int64
 		Keys []struct {
@@ -322,14 +345,66 @@ func TestMigrateTwoProcesses(t *testing.T) {
 			Count   int64
 		}
 	}
-	out := kw(t, data, "", "scan", "--dsn", db.url, "--table", db.schema+".secrets", "--column", "token",
-		"--org-column", "org", "--id-column", "id", "--json").ok(t).stdout
+	args := append([]string{"scan", "--dsn", db.url, "--table", db.schema + ".secrets", "--column", "token",
+		"--org-column", "org", "--id-column", "id", "--json"}, extra...)
+	out := kw(t, data, "", args...).ok(t).stdout
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &scan); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := fmt.Sprint(scan.Rows, scan.Keys), "20000 [{acme dek 3 10000} {globex dek 3 10000}]"; got != want {
+	sums := map[string]int64{}
+	for _, k := range scan.Keys {
+		sums[fmt.Sprintf("%s/%d", k.Kind, k.Version)] += k.Count
+	}
+	var parts []string
+	for k, n := range sums {
+		parts = append(parts, fmt.Sprintf("%s:%d", k, n))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, " ")
+}
+
+// references reads the recorded references of org from the data
+// directory's store, as "source kind/version:count" lines.
+func references(t *testing.T, data, org string) string {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), filepath.Join(data, "keyward.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	refs, err := st.References(t.Context(), org)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, r := range refs {
+		lines = append(lines, fmt.Sprintf("%s %s/%d:%d", r.Source, r.Key.Kind, r.Key.Version, r.Count))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// TestMigrateImportedFernet migrates Fernet tokens with keys imported into
+// keyward (keyward fernet import) instead of a key file.
+func TestMigrateImportedFernet(t *testing.T) {
+	db := newAppDB(t)
+	data := filepath.Join(t.TempDir(), "kw")
+	const n = 400
+	want, keyFile := mixedTable(t, db, data, n)
+	kw(t, data, "", "fernet", "import", "--all", "--key-file", keyFile).ok(t)
+	// Imported in file order reversed: the newest (line 1) gets id 2.
+	if got, want := scanTotals(t, data, db), "dek/1:100 dek/2:200 fernet/1:50 fernet/2:50"; got != want {
 		t.Fatalf("scan: got %s, want %s", got, want)
+	}
+	args := []string{"migrate", "--dsn", db.url, "--table", db.schema + ".secrets", "--column", "token",
+		"--org-column", "org", "--id-column", "id", "--json"}
+	s := lastSummary(t, kw(t, data, "", args...).ok(t).stdout)
+	if s.Done != n || s.Rewritten != n || s.Failed != 0 {
+		t.Fatalf("migrate: %+v", s)
+	}
+	checkMigrated(t, db, data, want)
+	if got := references(t, data, "globex"); !strings.HasSuffix(got, "dek/3:200") || strings.Contains(got, "fernet") {
+		t.Fatalf("references of globex: %q", got)
 	}
 }
 

@@ -111,7 +111,7 @@ With --dry-run it only reports what it would change. See docs/REENCRYPT.md.`,
 			})
 			if sum.Job.State == store.JobDone {
 				// Complete: record what the column references now.
-				if rerr := a.recordReferences(ctx, st, tbl, fk, jf.batch); rerr != nil && err == nil {
+				if rerr := a.recordReferences(ctx, st, tbl, eng, fk, jf.batch); rerr != nil && err == nil {
 					err = rerr
 				}
 			}
@@ -164,12 +164,12 @@ type referenceSetter interface {
 
 // recordReferences scans the table (headers only) and records, per org,
 // how many rows use each key version, if the store keeps references.
-func (a *app) recordReferences(ctx context.Context, st store.Store, t reencrypt.Target, fk *reencrypt.FernetKeys, batch int) error {
+func (a *app) recordReferences(ctx context.Context, st store.Store, t reencrypt.Target, kr reencrypt.KeyRefer, fk *reencrypt.FernetKeys, batch int) error {
 	rs, ok := st.(referenceSetter)
 	if !ok {
 		return nil
 	}
-	res, err := reencrypt.Scan(ctx, t, fk, batch, nil)
+	res, err := reencrypt.Scan(ctx, t, kr, fk, batch, nil)
 	if err != nil {
 		return fmt.Errorf("count references: %w", err)
 	}
@@ -221,7 +221,7 @@ references, which retire and destroy consult.`,
 			if err != nil {
 				return err
 			}
-			_, st, _, done, err := a.openJobs(ctx)
+			eng, st, _, done, err := a.openJobs(ctx)
 			if err != nil {
 				return err
 			}
@@ -231,7 +231,7 @@ references, which retire and destroy consult.`,
 				return err
 			}
 			bar := a.newProgressOf("scan "+tbl.Name(), "rows", total)
-			res, err := reencrypt.Scan(ctx, tbl, fk, batch, func(n int64) { bar.update(n, total, false) })
+			res, err := reencrypt.Scan(ctx, tbl, eng, fk, batch, func(n int64) { bar.update(n, total, false) })
 			bar.update(res.Rows, total, true)
 			if err != nil {
 				return fmt.Errorf("scan interrupted: %w (run it again; a scan records nothing until it completes)", err)
@@ -262,13 +262,15 @@ func (a *app) printScan(source string, res reencrypt.ScanResult, recorded bool) 
 	}
 	fmt.Fprintf(a.stdout, "scan %s: %d rows, %d without a value, %d unreadable\n", source, res.Rows, res.Null, res.Unreadable)
 	for _, k := range res.Keys {
-		switch {
-		case k.Kind == "dek":
+		switch k.Kind {
+		case reencrypt.KindDEK:
 			fmt.Fprintf(a.stdout, "  org %s: v%d: %d rows\n", k.Org, k.Version, k.Count)
-		case k.Version == 0:
-			fmt.Fprintf(a.stdout, "  org %s: fernet (no given key opens them): %d rows\n", k.Org, k.Count)
+		case reencrypt.KindFernet:
+			fmt.Fprintf(a.stdout, "  org %s: imported fernet key %d: %d rows\n", k.Org, k.Version, k.Count)
+		case reencrypt.KindFernetFile:
+			fmt.Fprintf(a.stdout, "  org %s: fernet key on line %d of --fernet-key-file: %d rows\n", k.Org, k.Version, k.Count)
 		default:
-			fmt.Fprintf(a.stdout, "  org %s: fernet key %d of --fernet-key-file: %d rows\n", k.Org, k.Version, k.Count)
+			fmt.Fprintf(a.stdout, "  org %s: fernet tokens of no known key: %d rows\n", k.Org, k.Count)
 		}
 	}
 	for _, f := range res.Failures {

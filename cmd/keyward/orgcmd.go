@@ -16,10 +16,10 @@ func (a *app) orgCmd() *cobra.Command {
 		Short: "Manage organizations (tenants)",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return usagef("org needs a subcommand: create or list")
+			return usagef("org needs a subcommand: create, list or shred")
 		},
 	}
-	cmd.AddCommand(a.orgCreateCmd(), a.orgListCmd())
+	cmd.AddCommand(a.orgCreateCmd(), a.orgListCmd(), a.orgShredCmd())
 	return cmd
 }
 

@@ -27,7 +27,7 @@ func (a *app) newProgress(what string, total int64) *progress {
 	return a.newProgressOf(what, "keys", total)
 }
 
-// newProgressOf is newProgress counting unit (such as "rows") on the bar.
+// newProgressOf is newProgress counting unit (e.g. "events") instead of keys.
 func (a *app) newProgressOf(what, unit string, total int64) *progress {
 	p := &progress{a: a, what: what, start: time.Now(), every: 2 * time.Second}
 	if !a.jsonOut && isTerminal(a.stderr) {

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/keyward/keyward"
 )
 
 func (a *app) rotateCmd() *cobra.Command {
@@ -56,6 +59,9 @@ func (a *app) rotateDEKCmd() *cobra.Command {
 			rotated := make([]rotatedJSON, 0, len(orgs))
 			for _, o := range orgs {
 				v, err := eng.RotateDEK(cmd.Context(), o)
+				if all && errors.Is(err, keyward.ErrShredded) {
+					continue // a shredded org has no key to rotate
+				}
 				if err != nil {
 					return fmt.Errorf("rotated %d of %d orgs, then: %w", len(rotated), len(orgs), err)
 				}

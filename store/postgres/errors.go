@@ -29,7 +29,7 @@ func isDomain(err error) bool {
 	for _, target := range []error{
 		store.ErrNotFound, store.ErrOrgExists, store.ErrVersionConflict,
 		store.ErrInvalidTransition, store.ErrInvalidArgument, store.ErrStale,
-		store.ErrUnavailable, ErrClosed, ErrSchemaTooNew,
+		store.ErrUnavailable, store.ErrKeyExists, ErrClosed, ErrSchemaTooNew,
 	} {
 		if errors.Is(err, target) {
 			return true
@@ -99,7 +99,9 @@ func sqlstateSentinel(e *pgconn.PgError) error {
 		switch e.ConstraintName {
 		case "orgs_pkey":
 			return store.ErrOrgExists
-		case "key_versions_pkey", "key_versions_one_active":
+		case "legacy_keys_fingerprint":
+			return store.ErrKeyExists
+		case "key_versions_pkey", "key_versions_one_active", "legacy_keys_pkey":
 			// Another writer added the version (or the active one) first.
 			return store.ErrVersionConflict
 		}

@@ -30,7 +30,7 @@ func isDomain(err error) bool {
 	for _, target := range []error{
 		store.ErrNotFound, store.ErrOrgExists, store.ErrVersionConflict,
 		store.ErrInvalidTransition, store.ErrInvalidArgument, store.ErrStale,
-		store.ErrUnavailable, ErrClosed,
+		store.ErrUnavailable, store.ErrKeyExists, ErrClosed,
 	} {
 		if errors.Is(err, target) {
 			return true
@@ -91,6 +91,9 @@ func classify(err error) error {
 		// version first.
 		if strings.Contains(se.Error(), "orgs.id") {
 			return fmt.Errorf("%w (%w)", store.ErrOrgExists, err)
+		}
+		if strings.Contains(se.Error(), "legacy_keys.fingerprint") {
+			return fmt.Errorf("%w (%w)", store.ErrKeyExists, err)
 		}
 		return fmt.Errorf("%w (%w)", store.ErrVersionConflict, err)
 	}

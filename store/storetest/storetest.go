@@ -23,7 +23,8 @@
 //
 // The suite is organised in groups, one file each (orgs.go, keys.go,
 // lifecycle.go, usage.go, changes.go, concurrency.go, context.go, copies.go,
-// rewrap.go). When the store grows
+// rewrap.go, secrets.go). When the store grows
+// rewrap.go, legacy.go, references.go). When the store grows
 // (tokens, secrets, audit events, jobs), add a file with a func(*testing.T,
 // Opener) and list it in groups below.
 package storetest
@@ -56,6 +57,11 @@ func groups() []group {
 		{"Context", testContext},
 		{"Copies", testCopies},
 		{"Rewrap", testRewrap},
+		{"Tokens", testTokens},
+		{"Audit", testAudit},
+		{"Secrets", testSecrets},
+		{"Legacy", testLegacy},
+		{"References", testReferences},
 		{"Jobs", testJobs},
 	}
 }

@@ -1,0 +1,146 @@
+package keyring
+
+import (
+	"hash/maphash"
+	"sync/atomic"
+)
+
+// orgTable maps org ids to their cached views for the hot path.
+//
+// It is an open-addressing hash table (linear probing) whose reads take no
+// lock and make no atomic read-modify-write: a lookup loads the current slot
+// array and follows atomic pointers until it finds the org or an empty slot.
+// Writers are serialised by the cache's mutex. They publish a new view by
+// replacing one slot's pointer, and grow (or clean) the table by building a
+// new slot array and publishing it whole, so a reader sees either the old
+// array, which no writer touches any more, or the new one: every lookup
+// returns a view that was current at some instant during the call.
+//
+// It replaced a sync.Map, whose keys are interfaces: hashing a string
+// through an interface and walking the hash trie cost about twice a lookup
+// here, and a hit is on the path of every Encrypt and Decrypt.
+type orgTable struct {
+	seed maphash.Seed
+	cur  atomic.Pointer[slotArray]
+	// tomb marks a deleted slot: probes continue past it. Its org id is
+	// empty, which no lookup matches (org ids have at least one byte).
+	tomb *orgView
+	live int // views in the table; guarded by the writers' lock
+	used int // slots holding a view or tomb; guarded by the writers' lock
+}
+
+type slotArray struct {
+	slots []atomic.Pointer[orgView]
+	mask  uint64
+}
+
+// minSlots is the smallest table; sizes are powers of two.
+const minSlots = 16
+
+func newOrgTable() *orgTable {
+	t := &orgTable{seed: maphash.MakeSeed(), tomb: &orgView{}}
+	t.cur.Store(newSlotArray(minSlots))
+	return t
+}
+
+func newSlotArray(n int) *slotArray {
+	return &slotArray{slots: make([]atomic.Pointer[orgView], n), mask: uint64(n - 1)}
+}
+
+// load returns org's view, or nil.
+func (t *orgTable) load(org string) *orgView {
+	a := t.cur.Load()
+	for i := maphash.String(t.seed, org) & a.mask; ; i = (i + 1) & a.mask {
+		v := a.slots[i].Load()
+		if v == nil {
+			return nil
+		}
+		if v.org == org {
+			return v
+		}
+	}
+}
+
+// store publishes v as org's view (v.org must be org). The caller holds the
+// writers' lock.
+func (t *orgTable) store(org string, v *orgView) {
+	a := t.cur.Load()
+	free := -1
+	i := maphash.String(t.seed, org) & a.mask
+	for ; ; i = (i + 1) & a.mask {
+		x := a.slots[i].Load()
+		if x == nil {
+			break
+		}
+		if x.org == org {
+			a.slots[i].Store(v)
+			return
+		}
+		if x == t.tomb && free < 0 {
+			free = int(i)
+		}
+	}
+	if free >= 0 { // reuse a tombstone: used does not change
+		a.slots[free].Store(v)
+		t.live++
+		return
+	}
+	// Keep at least a quarter of the slots empty, so probes stay short and
+	// always end at an empty slot.
+	if (t.used+1)*4 > len(a.slots)*3 {
+		t.rehash(t.live + 1)
+		a = t.cur.Load()
+		i = maphash.String(t.seed, org) & a.mask
+		for a.slots[i].Load() != nil {
+			i = (i + 1) & a.mask
+		}
+	}
+	a.slots[i].Store(v)
+	t.live++
+	t.used++
+}
+
+// delete removes org's view, if any. The caller holds the writers' lock.
+func (t *orgTable) delete(org string) {
+	a := t.cur.Load()
+	for i := maphash.String(t.seed, org) & a.mask; ; i = (i + 1) & a.mask {
+		x := a.slots[i].Load()
+		if x == nil {
+			return
+		}
+		if x.org == org {
+			a.slots[i].Store(t.tomb)
+			t.live--
+			// Shrink a table that emptied out, so memory follows the
+			// number of cached orgs down as well as up.
+			if len(a.slots) > minSlots && t.live*8 < len(a.slots) {
+				t.rehash(t.live)
+			}
+			return
+		}
+	}
+}
+
+// rehash moves the live views into a fresh array sized for n views (at most
+// half full) and publishes it. Tombstones are dropped.
+func (t *orgTable) rehash(n int) {
+	size := minSlots
+	for size < 2*n {
+		size *= 2
+	}
+	old := t.cur.Load()
+	a := newSlotArray(size)
+	for j := range old.slots {
+		v := old.slots[j].Load()
+		if v == nil || v == t.tomb {
+			continue
+		}
+		i := maphash.String(t.seed, v.org) & a.mask
+		for a.slots[i].Load() != nil {
+			i = (i + 1) & a.mask
+		}
+		a.slots[i].Store(v)
+	}
+	t.used = t.live
+	t.cur.Store(a)
+}
