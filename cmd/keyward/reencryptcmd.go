@@ -1,9 +1,13 @@
 package main
 
 import (
+	"errors"
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	"github.com/keyward/keyward/reencrypt"
+	"github.com/keyward/keyward/store"
 )
 
 func (a *app) reencryptCmd() *cobra.Command {
@@ -34,7 +38,9 @@ interrupt it at any time and run it again to resume. See docs/REENCRYPT.md.`,
 				return errNoSecretStore
 			}
 			if org != "" {
-				if _, err := st.Org(ctx, org); err != nil {
+				if _, err := st.Org(ctx, org); errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("unknown organization %q (see keyward org list)", org)
+				} else if err != nil {
 					return err
 				}
 			}
