@@ -3,12 +3,10 @@ package reencrypt
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 )
 
 // An owner names who holds a chunk's lease: host/pid/random. The random part
@@ -52,5 +50,5 @@ func (o owner) deadLocal(h string) bool {
 	if pid == o.pid {
 		return token != o.token // an earlier process with our pid
 	}
-	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+	return processGone(pid)
 }
