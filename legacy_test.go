@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/format/fernet"
+	"github.com/keyward/keyward/secret"
+	"github.com/keyward/keyward/secretstore"
 	"github.com/keyward/keyward/store"
 )
 
@@ -475,5 +478,75 @@ func BenchmarkDecryptFernet(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// Retiring a Fernet key on one engine reaches another engine that had it
+// cached, through the change feed.
+func TestFernetRetireReachesOtherEngines(t *testing.T) {
+	ctx := context.Background()
+	c := loadFernetVectors(t).Valid[4]
+	engines := openShared(t, 2, keyward.Options{ChangePoll: 20 * time.Millisecond})
+	a, b := engines[0], engines[1]
+	if _, err := a.CreateOrg(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.ImportFernetKey(ctx, "acme", []byte(c.Key)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Decrypt(ctx, "acme", []byte(c.Token), ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.RetireFernetKey(ctx, "acme", 1); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the other engine refuses the retired key", func() bool {
+		_, err := b.Decrypt(ctx, "acme", []byte(c.Token), "")
+		return errors.Is(err, keyward.ErrRetired)
+	})
+	if err := a.ReinstateFernetKey(ctx, "acme", 1); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the other engine reads again", func() bool {
+		_, err := b.Decrypt(ctx, "acme", []byte(c.Token), "")
+		return err == nil
+	})
+}
+
+// The secret store's rows are exact, live references: a version holding a
+// secret cannot be retired until the secret is rewritten under a newer one.
+func TestRetireRefusedBySecretStore(t *testing.T) {
+	ctx := context.Background()
+	eng, st := newEngine(t, "acme")
+	ss, err := secretstore.New(eng, st.(store.SecretStore))
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(name string) {
+		t.Helper()
+		if _, err := ss.Put(ctx, "acme", name, secretstore.Kind("api_key"), secret.New([]byte("sk_"+name)), secretstore.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("stripe")
+	put("sendgrid")
+	if _, err := eng.RotateDEK(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	refs, err := eng.References(ctx, "acme")
+	if err != nil || len(refs) != 1 || refs[0].Source != keyward.SecretsSource || refs[0].Count != 2 || refs[0].Key.Version != 1 {
+		t.Fatalf("References: %+v, %v; want 2 rows of secrets under v1", refs, err)
+	}
+	err = eng.RetireKey(ctx, "acme", 1)
+	if !errors.Is(err, keyward.ErrInUse) || !strings.Contains(err.Error(), "2 rows in secrets") {
+		t.Fatalf("RetireKey with secrets under v1: %v", err)
+	}
+	put("stripe") // rewritten under v2
+	if err := eng.RetireKey(ctx, "acme", 1); !strings.Contains(fmt.Sprint(err), "1 row in secrets") {
+		t.Fatalf("RetireKey with one secret left: %v", err)
+	}
+	put("sendgrid")
+	if err := eng.RetireKey(ctx, "acme", 1); err != nil {
+		t.Fatalf("RetireKey once no secret uses v1: %v", err)
 	}
 }

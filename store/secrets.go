@@ -34,9 +34,15 @@ type VersionCount struct {
 	Count   int64
 }
 
-// SecretStore persists the secret store's rows. The organization must exist
-// (ErrNotFound otherwise). Names are validated by package secretstore; the
-// store treats them as opaque byte strings compared bytewise.
+// SecretStore persists the secret store's rows. The organization must exist:
+// every method answers ErrNotFound for an unknown organization, as for a
+// missing secret. Names are validated by package secretstore; the store
+// treats them as opaque byte strings compared bytewise. An empty org or
+// name, an empty kind or ciphertext, key version 0, a negative ifRevision
+// and a list limit below 1 are ErrInvalidArgument, and a refused call
+// changes nothing. Slices passed in are not kept and slices returned belong
+// to the caller (the store copies both ways). The conformance group Secrets
+// of store/storetest fixes these semantics.
 type SecretStore interface {
 	// PutSecret creates or replaces the secret (s.Org, s.Name). With
 	// ifRevision 0 it writes unconditionally; otherwise only if the stored
@@ -47,8 +53,10 @@ type SecretStore interface {
 	// GetSecret returns one secret, or ErrNotFound.
 	GetSecret(ctx context.Context, org, name string) (Secret, error)
 	// ListSecrets returns up to limit secrets of org with name greater than
-	// after, in ascending bytewise name order (keyset pagination). A limit
-	// below 1 is ErrInvalidArgument.
+	// after, in ascending bytewise name order (keyset pagination; after ""
+	// starts at the top, and need not be a stored name). An organization
+	// without secrets gives an empty, non-nil slice. A limit below 1 is
+	// ErrInvalidArgument.
 	ListSecrets(ctx context.Context, org, after string, limit int) ([]Secret, error)
 	// DeleteSecret removes a secret, or returns ErrNotFound.
 	DeleteSecret(ctx context.Context, org, name string) error

@@ -34,6 +34,7 @@ import (
 // its own in the test database, dropped at cleanup.
 type appDB struct {
 	url    string
+	name   string // the database's name
 	schema string
 	pool   *pgxpool.Pool
 }
@@ -53,6 +54,9 @@ func newAppDB(t *testing.T) *appDB {
 		t.Fatal(err)
 	}
 	db.pool = pool
+	if err := pool.QueryRow(t.Context(), `SELECT current_database()`).Scan(&db.name); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := pool.Exec(t.Context(), `CREATE SCHEMA `+db.schema); err != nil {
 		t.Fatal(err)
 	}
@@ -65,6 +69,11 @@ func newAppDB(t *testing.T) *appDB {
 		pool.Close()
 	})
 	return db
+}
+
+// target is the name migrate gives the test table's token column.
+func (db *appDB) target() string {
+	return "postgres:" + db.name + "/" + db.schema + ".secrets.token"
 }
 
 // openEngine opens an engine on the data directory, as the binary does.
@@ -241,7 +250,7 @@ func TestMigrateKill(t *testing.T) {
 			t.Fatalf("run %d: %v, stderr: %s", i, err, errb.String())
 		}
 		if i == 0 {
-			first = jobOf(t, data, "migrate", "postgres:test/"+db.schema+".secrets.token")
+			first = jobOf(t, data, "migrate", db.target())
 		}
 	}
 	if interrupted < 15 {
@@ -249,7 +258,7 @@ func TestMigrateKill(t *testing.T) {
 	}
 	// Every kill interrupted the first pass: it is still running, with
 	// part of the rows done.
-	j := jobOf(t, data, "migrate", "postgres:test/"+db.schema+".secrets.token")
+	j := jobOf(t, data, "migrate", db.target())
 	if j.State != "running" || j.Done == 0 || j.Done >= n || !j.StartedAt.Equal(first.StartedAt) {
 		t.Fatalf("after the kills: job %+v, want it running and partly done", j)
 	}
@@ -323,7 +332,7 @@ func TestMigrateTwoProcesses(t *testing.T) {
 		t.Fatalf("second pass: %+v", s)
 	}
 	// The completed migration recorded the column's references.
-	if got, want := references(t, data, "acme"), "postgres:test/"+db.schema+".secrets.token dek/3:10000"; got != want {
+	if got, want := references(t, data, "acme"), db.target()+" dek/3:10000"; got != want {
 		t.Fatalf("references of acme: got %q, want %q", got, want)
 	}
 	// scan sees v3 only.

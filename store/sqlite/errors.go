@@ -86,11 +86,15 @@ func classify(err error) error {
 	case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
 		return fmt.Errorf("%w (%w)", store.ErrNotFound, err)
 	case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE:
-		// The only keys: orgs(id), key_versions(org_id, version) and the one
-		// active version per org; the last two mean another writer added a
-		// version first.
-		if strings.Contains(se.Error(), "orgs.id") {
+		// The keys: orgs(id), key_versions(org_id, version) and the one
+		// active version per org, where the last two mean another writer
+		// added a version first; and secrets(org_id, name), which PutSecret
+		// never violates (it replaces), so only a raw insert can.
+		switch msg := se.Error(); {
+		case strings.Contains(msg, "orgs.id"):
 			return fmt.Errorf("%w (%w)", store.ErrOrgExists, err)
+		case strings.Contains(msg, "secrets."):
+			return fmt.Errorf("%w (%w)", store.ErrInvalidArgument, err)
 		}
 		if strings.Contains(se.Error(), "legacy_keys.fingerprint") {
 			return fmt.Errorf("%w (%w)", store.ErrKeyExists, err)

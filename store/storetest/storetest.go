@@ -23,10 +23,9 @@
 //
 // The suite is organised in groups, one file each (orgs.go, keys.go,
 // lifecycle.go, usage.go, changes.go, concurrency.go, context.go, copies.go,
-// rewrap.go, secrets.go). When the store grows
-// rewrap.go, legacy.go, references.go). When the store grows
-// (tokens, secrets, audit events, jobs), add a file with a func(*testing.T,
-// Opener) and list it in groups below.
+// rewrap.go, tokens.go, audit.go, secrets.go, legacy.go, references.go,
+// jobs.go). When the store grows, add a file with a func(*testing.T, Opener)
+// and list it in groups below.
 package storetest
 
 import (
