@@ -230,7 +230,7 @@ func TestMigrateKill(t *testing.T) {
 	const n = 20000
 	want, keyFile := mixedTable(t, db, data, n)
 	// --max-rate keeps the job running across the kills on a fast machine.
-	args := migrateArgs(db, keyFile, "--batch", "50", "--workers", "2", "--max-rate", "5000")
+	args := migrateArgs(db, keyFile, "--batch", "50", "--workers", "2", "--max-rate", "3000")
 	interrupted := 0
 	var first store.Job
 	for i := range 20 {
@@ -241,7 +241,7 @@ func TestMigrateKill(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(20+mrand.IntN(200)) * time.Millisecond)
+		time.Sleep(time.Duration(50+mrand.IntN(350)) * time.Millisecond)
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		err := cmd.Wait()
 		if ee, ok := err.(*exec.ExitError); ok && ee.ProcessState.Sys().(syscall.WaitStatus).Signaled() {
@@ -249,8 +249,8 @@ func TestMigrateKill(t *testing.T) {
 		} else if err != nil {
 			t.Fatalf("run %d: %v, stderr: %s", i, err, errb.String())
 		}
-		if i == 0 {
-			first = jobOf(t, data, "migrate", db.target())
+		if first.ID == "" { // the first run that got as far as creating the job
+			first, _ = findJob(t, data, "migrate", db.target())
 		}
 	}
 	if interrupted < 15 {
@@ -275,16 +275,22 @@ func TestMigrateKill(t *testing.T) {
 // jobOf reads a job from the data directory's store.
 func jobOf(t *testing.T, data, kind, target string) store.Job {
 	t.Helper()
+	j, err := findJob(t, data, kind, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+// findJob is jobOf returning store.ErrNotFound for a job not created yet.
+func findJob(t *testing.T, data, kind, target string) (store.Job, error) {
+	t.Helper()
 	st, err := sqlite.Open(t.Context(), filepath.Join(data, "keyward.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	j, err := st.Job(t.Context(), reencrypt.JobID(kind, target, ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return j
+	return st.Job(t.Context(), reencrypt.JobID(kind, target, ""))
 }
 
 // TestMigrateTwoProcesses runs two migrate processes on one job: they
