@@ -144,13 +144,17 @@ func Run(ctx context.Context, js store.JobStore, t Target, conv *Converter, opts
 	wg.Wait()
 	sum := Summary{Mine: r.mine, Resumed: resumed}
 	if cerr := context.Cause(ctx); cerr != nil && ctx.Err() != nil {
+		// Stopped: report where the job stands (best effort; the store
+		// may be what failed).
+		bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
 		if errors.Is(cerr, ErrTooManyFailures) {
 			reason := fmt.Sprintf("more than %d rows failed", opts.MaxFailures)
-			if j, err := js.FailJob(context.WithoutCancel(ctx), id, reason); err == nil {
-				sum.Job = j
-			}
+			sum.Job, _ = js.FailJob(bg, id, reason)
+		} else {
+			sum.Job, _ = js.Job(bg, id)
 		}
-		sum.Failures, _ = js.JobFailures(context.WithoutCancel(ctx), id, "", maxReported)
+		sum.Failures, _ = js.JobFailures(bg, id, "", maxReported)
 		return sum, cerr
 	}
 	if sum.Job, err = js.Job(ctx, id); err != nil {
@@ -232,6 +236,12 @@ func (r *runner) work(ctx context.Context, me string) error {
 			if errors.Is(err, store.ErrStale) {
 				continue // the lease was lost to another process: it carries on
 			}
+			// Stopping (interrupted, or an error): hand the chunk back at
+			// once rather than when the lease expires. Best effort: a
+			// store that is down lets the lease expire instead.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_ = r.js.ReleaseChunk(rctx, r.job.ID, c.Index, me)
+			cancel()
 			return err
 		}
 	}
