@@ -52,7 +52,7 @@ type want struct {
 
 func TestCLIAuditsDecisions(t *testing.T) {
 	const (
-		canary       = "canary-PLAINTEXT-7f3a9c"     // decrypted through the CLI
+		canary       = "canary-PLAINTEXT-7f3a9c"    // decrypted through the CLI
 		secretCanary = "canary-SECRET-VALUE-51be0d" // revealed through the CLI
 	)
 	dir := t.TempDir()
