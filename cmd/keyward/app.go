@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/config"
 	"github.com/keyward/keyward/datadir"
 )
@@ -28,6 +29,11 @@ type app struct {
 	data     string
 	confPath string
 	jsonOut  bool
+
+	// auditLog is the audit log of the command's deployment, once opened
+	// (auditlog.go); reqID the request id of its events.
+	auditLog *audit.Log
+	reqID    string
 }
 
 // run executes one command line and returns the process exit code.

@@ -92,11 +92,12 @@ func TestCLIRotateKEKAuditKey(t *testing.T) {
 	kw(t, data, "", "init").ok(t)
 	kw(t, data, "", "org", "create", "acme").ok(t)
 
-	// No audit key yet (nothing logged): rotate kek reports none.
-	if r := rotateKEKJSON(t, data); r.KEKVersion != 2 || r.AuditKey != nil {
-		t.Fatalf("rotate kek without an audit key: got %+v, want version 2 and no audit key", r)
+	// org create recorded an event, which made the audit key under
+	// version 1: the first rotation moves it with the data key.
+	if r := rotateKEKJSON(t, data); r.KEKVersion != 2 || r.Rewrapped != 1 || r.AuditKey == nil || !r.AuditKey.Rewrapped || r.AuditKey.KEKVersion != 2 {
+		t.Fatalf("first rotate kek: got %+v, want version 2, 1 data key and the audit key rewrapped", r)
 	}
-	kw(t, data, "", "token", "create", "--org", "acme", "--allow", "decrypt:*").ok(t) // makes the audit key, under version 2
+	kw(t, data, "", "token", "create", "--org", "acme", "--allow", "decrypt:*").ok(t) // appends under version 2
 	if got, want := kekStatusOf(t, data), "current 2 [{2 2 true}]"; got != want {
 		t.Fatalf("kek --json with the audit key: got %s, want %s", got, want)
 	}
@@ -111,12 +112,13 @@ func TestCLIRotateKEKAuditKey(t *testing.T) {
 	if got, want := kekStatusOf(t, data), "current 3 [{3 2 true}]"; got != want {
 		t.Fatalf("kek --json after rotation: got %s, want %s (version 2 wraps nothing)", got, want)
 	}
-	if got := auditVerifyEvents(t, data); got != 1 {
-		t.Fatalf("audit verify after rotation: %d events, want 1", got)
+	// org.create; kek.rotate, kek.rewrap; token.create; kek.rotate, kek.rewrap.
+	if got := auditVerifyEvents(t, data); got != 6 {
+		t.Fatalf("audit verify after rotation: %d events, want 6", got)
 	}
 	kw(t, data, "", "token", "create", "--org", "acme", "--allow", "decrypt:*").ok(t) // appends with the rewrapped key
-	if got := auditVerifyEvents(t, data); got != 2 {
-		t.Fatalf("audit verify after a new event: %d events, want 2", got)
+	if got := auditVerifyEvents(t, data); got != 7 {
+		t.Fatalf("audit verify after a new event: %d events, want 7", got)
 	}
 
 	// Idempotent: nothing left to move.
@@ -146,8 +148,9 @@ func TestCLIRotateKEKAuditKey(t *testing.T) {
 	if !strings.Contains(status, "current: "+kek.ID()+"#4") || !regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(kek.ID())+` +4 +2 +audit key$`).MatchString(status) {
 		t.Fatalf("kek: got %q, want version 4 wrapping 2 keys, the audit key among them", status)
 	}
-	if got := auditVerifyEvents(t, data); got != 2 {
-		t.Fatalf("audit verify after resume: %d events, want 2", got)
+	// Two kek.rewrap events since: the idempotent one and the resume.
+	if got := auditVerifyEvents(t, data); got != 9 {
+		t.Fatalf("audit verify after resume: %d events, want 9", got)
 	}
 	if out := kw(t, data, "", "rotate", "kek", "--rewrap-only").ok(t).stdout; !strings.Contains(out, "the audit key is wrapped by "+kek.ID()+"#4 already") {
 		t.Fatalf("rotate kek --rewrap-only, nothing to do: got %q", out)

@@ -14,6 +14,7 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/config"
+	"github.com/keyward/keyward/policy"
 	"github.com/keyward/keyward/store"
 )
 
@@ -38,14 +39,18 @@ disabled.`,
 				return usagef("--batch must be at least 1")
 			}
 			ctx := cmd.Context()
-			eng, d, done, err := a.openDeployment(ctx)
+			eng, d, done, err := a.openAudited(ctx)
 			if err != nil {
 				return err
 			}
 			defer done()
 			if !rewrapOnly {
 				v, err := eng.RotateKEK(ctx)
-				if err != nil {
+				ev := audit.Event{Org: policy.AnyOrg, Action: actionKEKRotate, Name: eng.KEKTarget().ID, KeyVersion: v}
+				if err := a.audit(ctx, ev, err); err != nil {
+					if errors.Is(err, errAuditUnavailable) {
+						return fmt.Errorf("rotated the kek to version %d, but %w (run keyward rotate kek --rewrap-only to move the data keys)", v, err)
+					}
 					return err
 				}
 				if !a.jsonOut {
@@ -62,10 +67,16 @@ disabled.`,
 			if bar != nil {
 				bar.update(st.Rewrapped+st.Skipped, st.Total, true)
 			}
+			rewrapEv := audit.Event{Org: policy.AnyOrg, Action: actionKEKRewrap, Name: st.Target.ID, KeyVersion: st.Target.Version}
 			if err != nil {
+				err = a.audit(ctx, rewrapEv, err)
 				return fmt.Errorf("rewrapped %d of %d data keys, then: %w (run keyward rotate kek --rewrap-only to resume)", st.Rewrapped, st.Total, err)
 			}
 			ak, err := rewrapAuditKey(ctx, d)
+			err = a.audit(ctx, rewrapEv, err)
+			if errors.Is(err, errAuditUnavailable) {
+				return fmt.Errorf("rewrapped every data key and the audit key, but %w", err)
+			}
 			if err != nil {
 				return fmt.Errorf("rewrapped every data key, but not the audit key: %w (run keyward rotate kek --rewrap-only to resume)", err)
 			}
