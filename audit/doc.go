@@ -19,6 +19,9 @@
 // the deployment's KEK (kms.KEK.Wrap with the AAD "keyward/audit-key/v1",
 // length-prefixed, which cannot equal a data key's AAD) and unwrapped by
 // Open and Verify. Every process on one store therefore uses the same key.
+// RewrapKey moves it to the KEK's current version after a KEK rotation (a
+// compare-and-swap on the stored wrap; the key itself never changes), so
+// the old KEK version can be retired; "keyward rotate kek" calls it.
 // Values that must be identified in an event (Event.ValueMAC) are MACed
 // with a second key derived from it by HKDF-SHA256, so a value MAC never
 // helps to forge the chain and vice versa.

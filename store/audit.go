@@ -58,6 +58,15 @@ type AuditStore interface {
 	InitAuditKey(ctx context.Context, k AuditKey) (AuditKey, error)
 	// AuditKey returns the stored audit key, or ErrNotFound.
 	AuditKey(ctx context.Context) (AuditKey, error)
+	// RewrapAuditKey replaces the stored audit key's wrapped bytes with
+	// wrapped under to, if and only if it is still wrapped by from
+	// (compare-and-swap); otherwise it returns ErrStale and changes
+	// nothing. It drives KEK rotation, like RewrapKey for data keys: the
+	// audit key itself does not change, only its wrap, so processes that
+	// hold it unwrapped go on appending. No stored key is ErrNotFound; an
+	// empty from or to KEK id or wrapped key and to.Version 0 (KEK versions
+	// start at 1) are ErrInvalidArgument. CreatedAt stays as it is.
+	RewrapAuditKey(ctx context.Context, from, to KEKRef, wrapped []byte) error
 	// AppendAudit appends events in one transaction: it locks the chain
 	// head (so no other process appends meanwhile), calls build with it,
 	// inserts the events build returns and sets the head to the last of

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/config"
 	"github.com/keyward/keyward/datadir"
 )
@@ -28,6 +29,11 @@ type app struct {
 	data     string
 	confPath string
 	jsonOut  bool
+
+	// auditLog is the audit log of the command's deployment, once opened
+	// (auditlog.go); reqID the request id of its events.
+	auditLog *audit.Log
+	reqID    string
 }
 
 // run executes one command line and returns the process exit code.
@@ -64,7 +70,7 @@ Start with:  keyward init     (creates ./keyward-data)`,
 	root.PersistentFlags().StringVar(&a.confPath, "config", "", "config file naming the store and KEK (see docs/CONFIG.md); replaces --data")
 	root.PersistentFlags().BoolVar(&a.jsonOut, "json", false, "print JSON for scripts")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(a.initCmd(), a.orgCmd(), a.encryptCmd(), a.decryptCmd(), a.keysCmd(), a.rotateCmd(), a.kekCmd(), a.tokenCmd(), a.auditCmd(), a.secretCmd(), a.fernetCmd(), a.serveCmd())
+	root.AddCommand(a.initCmd(), a.orgCmd(), a.encryptCmd(), a.decryptCmd(), a.keysCmd(), a.rotateCmd(), a.kekCmd(), a.tokenCmd(), a.auditCmd(), a.secretCmd(), a.fernetCmd(), a.migrateCmd(), a.scanCmd(), a.reencryptCmd(), a.serveCmd())
 	return root
 }
 

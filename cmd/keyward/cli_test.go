@@ -286,7 +286,8 @@ func TestCLIRotateKEK(t *testing.T) {
 	if err := json.Unmarshal([]byte(kw(t, data, "", "kek", "--json").ok(t).stdout), &status); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := fmt.Sprint(status.Wraps), "[{2 3}]"; got != want {
+	// 3 data keys and the audit key (made by the first audited command).
+	if got, want := fmt.Sprint(status.Wraps), "[{2 4}]"; got != want {
 		t.Fatalf("kek --json wraps: got %s, want %s", got, want)
 	}
 	if got := kw(t, data, "", "rotate", "kek", "--rewrap-only").ok(t).stdout; !strings.Contains(got, "rewrapped 0 ") {

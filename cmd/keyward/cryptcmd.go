@@ -2,13 +2,17 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/audit"
+	"github.com/keyward/keyward/format"
 )
 
 func (a *app) encryptCmd() *cobra.Command {
@@ -78,16 +82,21 @@ no newline added. --context does not apply to Fernet tokens, which have none.`,
 			if len(in) == 0 {
 				return fmt.Errorf("no ciphertext on stdin (pipe in the output of keyward encrypt)")
 			}
-			eng, done, err := a.open(cmd.Context())
+			ctx := cmd.Context()
+			eng, _, done, err := a.openAudited(ctx)
 			if err != nil {
 				return err
 			}
 			defer done()
-			plaintext, err := eng.Decrypt(cmd.Context(), org, in, aadContext)
-			if err != nil {
+			plaintext, err := eng.Decrypt(ctx, org, in, aadContext)
+			defer clear(plaintext)
+			// The plaintext leaves only once its decision is durable.
+			if err := a.audit(ctx, decryptEvent(ctx, eng, org, in, aadContext, err), err); err != nil {
+				if errors.Is(err, errAuditUnavailable) {
+					return fmt.Errorf("decrypted, but not printed: %w", err)
+				}
 				return err
 			}
-			defer clear(plaintext)
 			if a.jsonOut {
 				return a.printJSON(struct {
 					Org       string `json:"org"`
@@ -101,6 +110,21 @@ no newline added. --context does not apply to Fernet tokens, which have none.`,
 	cmd.Flags().StringVar(&org, "org", "", "organization id")
 	cmd.Flags().StringVar(&aadContext, "context", "", "the context given to encrypt")
 	return cmd
+}
+
+// decryptEvent is the audit event of a decrypt of ciphertext: the key
+// version it names when it parses, or for a Fernet token that opened, the
+// imported key's name. Never the ciphertext or the plaintext.
+func decryptEvent(ctx context.Context, eng *keyward.Engine, org string, ciphertext []byte, aadContext string, decErr error) audit.Event {
+	ev := audit.Event{Org: org, Action: actionDecrypt, Context: aadContext}
+	if f, err := format.Parse(ciphertext); err == nil {
+		ev.KeyVersion = f.KeyVersion
+	} else if decErr == nil {
+		if ref, err := eng.KeyRefOf(ctx, org, ciphertext); err == nil && ref.Kind == keyward.KindFernet {
+			ev.Name = keyward.KeyName(ref)
+		}
+	}
+	return ev
 }
 
 // readLimited reads all of r, refusing more than limit bytes.

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/credential"
 	"github.com/keyward/keyward/format/fernet"
 )
@@ -68,7 +69,7 @@ never printed: list shows fingerprints. Importing a key again changes nothing.`,
 			if err != nil {
 				return fmt.Errorf("%s: %w", keyFile, err)
 			}
-			eng, done, err := a.open(ctx)
+			eng, _, done, err := a.openAudited(ctx)
 			if err != nil {
 				return err
 			}
@@ -111,17 +112,23 @@ func (a *app) importInto(ctx context.Context, eng *keyward.Engine, org string, e
 	for i := len(encoded) - 1; i >= 0; i-- {
 		k, err := eng.ImportFernetKey(ctx, org, encoded[i])
 		isNew := err == nil
+		ev := audit.Event{Org: org, Action: actionFernetImport}
 		switch {
 		case errors.Is(err, keyward.ErrKeyExists):
+			ev.Code = codeExists
 		case errors.Is(err, keyward.ErrShredded) && skipShredded:
 			if !a.jsonOut {
 				fmt.Fprintf(a.stdout, "org %s: skipped, it is shredded\n", org)
 			}
 			return nil, nil
 		case err != nil:
-			return nil, err
+			return nil, a.audit(ctx, ev, err)
 		}
 		name := keyward.KeyName(keyward.KeyRef{Kind: keyward.KindFernet, Version: k.ID})
+		ev.Name = name
+		if err := a.audit(ctx, ev, nil); err != nil {
+			return nil, fmt.Errorf("org %s: imported %s, but %w", org, name, err)
+		}
 		out = append(out, importedJSON{org, name, k.Fingerprint, isNew})
 		if !a.jsonOut {
 			if isNew {

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/datadir"
 	"github.com/keyward/keyward/policy"
 )
@@ -29,18 +31,21 @@ func (a *app) initDataDir(ctx context.Context, dir, next string) error {
 	if err := datadir.Init(ctx, dir); err != nil {
 		return err
 	}
-	auth, d, err := a.tokenAuthority(ctx)
+	auth, done, err := a.tokenAuthority(ctx, true)
 	if err != nil {
 		return err
 	}
-	defer d.Close()
+	defer done()
 	tok, info, err := auth.Create(ctx, []policy.Grant{{Org: policy.AnyOrg, Capability: policy.Admin}}, 0, "admin (created by keyward init)")
-	if err != nil {
-		return fmt.Errorf("create the admin token: %w", err)
+	if err == nil {
+		defer tok.Wipe()
 	}
-	defer tok.Wipe()
-	if err := a.auditCLI(ctx, d, "token.create", info.ID); err != nil {
-		return err
+	// The token is printed only once its creation is durable.
+	if err := a.audit(ctx, audit.Event{Org: policy.AnyOrg, Action: actionTokenCreate, Name: info.ID}, err); err != nil {
+		if errors.Is(err, errAuditUnavailable) {
+			return fmt.Errorf("created the admin token %s, but not printed: %w (create another with keyward token create --org '*' --allow admin)", info.ID, err)
+		}
+		return fmt.Errorf("create the admin token: %w", err)
 	}
 	if a.jsonOut {
 		return a.printJSON(map[string]string{

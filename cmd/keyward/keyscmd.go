@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/audit"
 )
 
 type keyJSON struct {
@@ -180,7 +182,7 @@ keyward keys --org shows; --force goes ahead and says what is lost.`,
 					return err
 				}
 			}
-			eng, done, err := a.open(ctx)
+			eng, _, done, err := a.openAudited(ctx)
 			if err != nil {
 				return err
 			}
@@ -192,7 +194,15 @@ keyward keys --org shows; --force goes ahead and says what is lost.`,
 				}
 				opts = append(opts, keyward.Force())
 			}
-			if err := keyOp(ctx, eng, name, *org, key, opts); err != nil {
+			err = keyOp(ctx, eng, name, *org, key, opts)
+			ev := keyEvent(name, *org, key)
+			if force && name != "reinstate" {
+				ev.Code = codeForced // replaced by the error's code if it failed
+			}
+			if err := a.audit(ctx, ev, err); err != nil {
+				if errors.Is(err, errAuditUnavailable) {
+					return fmt.Errorf("%s org %s %s, but %w", pastTense(name), *org, keyward.KeyName(key), err)
+				}
 				return err
 			}
 			if a.jsonOut {
@@ -212,6 +222,23 @@ keyward keys --org shows; --force goes ahead and says what is lost.`,
 		cmd.Flags().BoolVar(&allUnused, "all-unused", false, "retire every decrypt-only key that no row uses (after a complete re-encryption)")
 	}
 	return cmd
+}
+
+// keyEvent is the audit event of a key state change (retire, reinstate,
+// destroy): the key's name, and for a data key its version.
+func keyEvent(op, org string, key keyward.KeyRef) audit.Event {
+	action := actionKeysDestroy
+	switch op {
+	case "retire":
+		action = actionKeysRetire
+	case "reinstate":
+		action = actionKeysReinstate
+	}
+	ev := audit.Event{Org: org, Action: action, Name: keyward.KeyName(key)}
+	if key.Kind == keyward.KindDEK {
+		ev.KeyVersion = key.Version
+	}
+	return ev
 }
 
 // keyOp runs one state change on a DEK version or Fernet key.
@@ -248,7 +275,7 @@ func (a *app) warnForced(ctx context.Context, eng *keyward.Engine, org, name str
 }
 
 func (a *app) retireUnused(ctx context.Context, org string) error {
-	eng, done, err := a.open(ctx)
+	eng, _, done, err := a.openAudited(ctx)
 	if err != nil {
 		return err
 	}
@@ -257,8 +284,13 @@ func (a *app) retireUnused(ctx context.Context, org string) error {
 	names := make([]string, len(retired))
 	for i, r := range retired {
 		names[i] = keyward.KeyName(r)
+		if aerr := a.audit(ctx, keyEvent("retire", org, r), nil); aerr != nil {
+			return fmt.Errorf("retired %s, but %w", strings.Join(names[:i+1], ", "), aerr)
+		}
 	}
 	if err != nil {
+		// Which key failed is not known: the event names the command.
+		err = a.audit(ctx, audit.Event{Org: org, Action: actionKeysRetire, Name: "all-unused"}, err)
 		return fmt.Errorf("retired %s, then: %w", strings.Join(names, ", "), err)
 	}
 	if a.jsonOut {

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/audit"
 )
 
 func (a *app) orgCmd() *cobra.Command {
@@ -34,13 +36,17 @@ func (a *app) orgCreateCmd() *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			eng, done, err := a.open(cmd.Context())
+			eng, _, done, err := a.openAudited(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer done()
 			for _, org := range args {
 				kv, err := eng.CreateOrg(cmd.Context(), org)
+				err = a.audit(cmd.Context(), audit.Event{Org: org, Action: actionOrgCreate, KeyVersion: kv.Version}, err)
+				if errors.Is(err, errAuditUnavailable) {
+					return fmt.Errorf("created org %s, but %w", org, err)
+				}
 				if err != nil {
 					return err
 				}

@@ -17,6 +17,9 @@ type progress struct {
 	bar   *progressbar.ProgressBar
 	start time.Time
 	last  time.Time
+	// base is the count already done when this process started (a
+	// resumed job): the rate counts only what this process saw move.
+	base  int64
 	every time.Duration
 }
 
@@ -60,7 +63,7 @@ func (p *progress) update(done, total int64, final bool) {
 	elapsed := now.Sub(p.start).Seconds()
 	rate, eta := 0.0, 0.0
 	if elapsed > 0 {
-		rate = float64(done) / elapsed
+		rate = float64(done-p.base) / elapsed
 	}
 	if rate > 0 && total > done {
 		eta = float64(total-done) / rate

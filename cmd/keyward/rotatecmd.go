@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/audit"
 )
 
 func (a *app) rotateCmd() *cobra.Command {
@@ -40,7 +41,7 @@ func (a *app) rotateDEKCmd() *cobra.Command {
 			if (org == "") == !all {
 				return usagef("rotate dek needs exactly one of --org ORG or --all")
 			}
-			eng, done, err := a.open(cmd.Context())
+			eng, _, done, err := a.openAudited(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -61,6 +62,10 @@ func (a *app) rotateDEKCmd() *cobra.Command {
 				v, err := eng.RotateDEK(cmd.Context(), o)
 				if all && errors.Is(err, keyward.ErrShredded) {
 					continue // a shredded org has no key to rotate
+				}
+				err = a.audit(cmd.Context(), audit.Event{Org: o, Action: actionKeysRotate, KeyVersion: v}, err)
+				if errors.Is(err, errAuditUnavailable) {
+					return fmt.Errorf("rotated org %s (v%d is active), but %w", o, v, err)
 				}
 				if err != nil {
 					return fmt.Errorf("rotated %d of %d orgs, then: %w", len(rotated), len(orgs), err)

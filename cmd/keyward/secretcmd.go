@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/config"
 	"github.com/keyward/keyward/secret"
 	"github.com/keyward/keyward/secretstore"
@@ -83,13 +84,18 @@ revision N.`,
 			value := secret.New(raw)
 			clear(raw)
 			defer value.Wipe()
-			ss, done, err := a.openSecrets(cmd.Context())
+			ctx := cmd.Context()
+			ss, done, err := a.openSecrets(ctx, true)
 			if err != nil {
 				return err
 			}
 			defer done()
-			m, err := ss.Put(cmd.Context(), *org, name, k, value, secretstore.PutOptions{Hint: hint, IfRevision: ifRevision})
-			if err != nil {
+			m, err := ss.Put(ctx, *org, name, k, value, secretstore.PutOptions{Hint: hint, IfRevision: ifRevision})
+			ev := audit.Event{Org: *org, Action: actionSecretPut, Name: name, KeyVersion: m.KeyVersion}
+			if err := a.audit(ctx, ev, err); err != nil {
+				if errors.Is(err, errAuditUnavailable) {
+					return fmt.Errorf("stored secret %s of org %s, but %w", name, *org, err)
+				}
 				return secretErr(err, *org, name)
 			}
 			return a.printMetadata(m)
@@ -113,7 +119,7 @@ func (a *app) secretGetCmd(org *string) *cobra.Command {
 			if err := checkSecretArgs(*org, name); err != nil {
 				return err
 			}
-			ss, done, err := a.openSecrets(cmd.Context())
+			ss, done, err := a.openSecrets(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
@@ -152,7 +158,7 @@ func (a *app) secretListCmd(org *string) *cobra.Command {
 			if limit < 0 || limit > secretstore.MaxListLimit {
 				return usagef("invalid --limit %d (want 1 to %d)", limit, secretstore.MaxListLimit)
 			}
-			ss, done, err := a.openSecrets(cmd.Context())
+			ss, done, err := a.openSecrets(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
@@ -200,16 +206,24 @@ in base64.`,
 			if err := checkSecretArgs(*org, name); err != nil {
 				return err
 			}
-			ss, done, err := a.openSecrets(cmd.Context())
+			ctx := cmd.Context()
+			ss, done, err := a.openSecrets(ctx, true)
 			if err != nil {
 				return err
 			}
 			defer done()
-			value, m, err := ss.Reveal(cmd.Context(), *org, name)
-			if err != nil {
+			value, m, err := ss.Reveal(ctx, *org, name)
+			if err == nil {
+				defer value.Wipe()
+			}
+			// The value leaves only once its decision is durable.
+			ev := audit.Event{Org: *org, Action: actionSecretReveal, Name: name, KeyVersion: m.KeyVersion}
+			if err := a.audit(ctx, ev, err); err != nil {
+				if errors.Is(err, errAuditUnavailable) {
+					return fmt.Errorf("revealed secret %s of org %s, but not printed: %w", name, *org, err)
+				}
 				return secretErr(err, *org, name)
 			}
-			defer value.Wipe()
 			if a.jsonOut {
 				return a.printJSON(struct {
 					secretstore.Metadata
@@ -240,12 +254,17 @@ confirm; elsewhere (scripts) pass --yes.`,
 					return err
 				}
 			}
-			ss, done, err := a.openSecrets(cmd.Context())
+			ctx := cmd.Context()
+			ss, done, err := a.openSecrets(ctx, true)
 			if err != nil {
 				return err
 			}
 			defer done()
-			if err := ss.Delete(cmd.Context(), *org, name); err != nil {
+			err = ss.Delete(ctx, *org, name)
+			if err := a.audit(ctx, audit.Event{Org: *org, Action: actionSecretDelete, Name: name}, err); err != nil {
+				if errors.Is(err, errAuditUnavailable) {
+					return fmt.Errorf("deleted secret %s of org %s, but %w", name, *org, err)
+				}
 				return secretErr(err, *org, name)
 			}
 			if a.jsonOut {
@@ -336,8 +355,9 @@ func stripOneNewline(b []byte) []byte {
 }
 
 // openSecrets opens the configured store and KEK, an engine on them and the
-// secret store; call the returned function when done.
-func (a *app) openSecrets(ctx context.Context) (*secretstore.Store, func(), error) {
+// secret store, and with audited the audit log; call the returned function
+// when done.
+func (a *app) openSecrets(ctx context.Context, audited bool) (*secretstore.Store, func(), error) {
 	c, err := a.config()
 	if err != nil {
 		return nil, nil, err
@@ -357,12 +377,15 @@ func (a *app) openSecrets(ctx context.Context) (*secretstore.Store, func(), erro
 		return nil, nil, err
 	}
 	ss, err := secretstore.New(eng, st)
+	if err == nil && audited {
+		err = a.openAudit(ctx, d)
+	}
 	if err != nil {
 		eng.Close()
 		d.Close()
 		return nil, nil, err
 	}
-	return ss, func() { eng.Close(); d.Close() }, nil
+	return ss, func() { a.closeAudit(); eng.Close(); d.Close() }, nil
 }
 
 // secretErr rewrites the secret store's decisions as one line naming what to

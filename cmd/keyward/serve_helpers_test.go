@@ -149,33 +149,9 @@ func newToken(t *testing.T, data, org string, extra []string, allow ...string) (
 	return out.Token, out.ID
 }
 
-type auditEvent struct {
-	Seq        int64  `json:"seq"`
-	RequestID  string `json:"request_id"`
-	TokenID    string `json:"token_id"`
-	Org        string `json:"org"`
-	Action     string `json:"action"`
-	Name       string `json:"name"`
-	Context    string `json:"context"`
-	KeyVersion uint32 `json:"key_version"`
-	Outcome    string `json:"outcome"`
-	Code       string `json:"code"`
-}
-
 // auditLog reads every event with keyward audit tail --json.
 func auditLog(t *testing.T, data string) ([]auditEvent, string) {
 	t.Helper()
-	out := kw(t, data, "", "audit", "tail", "--json", "-n", "1000000").ok(t).stdout
-	var evs []auditEvent
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		if line == "" {
-			continue
-		}
-		var e auditEvent
-		if err := json.Unmarshal([]byte(line), &e); err != nil {
-			t.Fatalf("audit tail line %q: %v", line, err)
-		}
-		evs = append(evs, e)
-	}
+	out, evs := auditTail(t, data)
 	return evs, out
 }

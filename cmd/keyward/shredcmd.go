@@ -1,9 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/keyward/keyward/audit"
 )
 
 func (a *app) orgShredCmd() *cobra.Command {
@@ -32,12 +35,16 @@ scripts pass --yes.`,
 					return err
 				}
 			}
-			eng, done, err := a.open(cmd.Context())
+			eng, _, done, err := a.openAudited(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer done()
-			if err := eng.ShredOrg(cmd.Context(), org); err != nil {
+			err = eng.ShredOrg(cmd.Context(), org)
+			if err := a.audit(cmd.Context(), audit.Event{Org: org, Action: actionOrgShred}, err); err != nil {
+				if errors.Is(err, errAuditUnavailable) {
+					return fmt.Errorf("shredded org %s, but %w", org, err)
+				}
 				return err
 			}
 			if a.jsonOut {

@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keyward/keyward/audit"
-	"github.com/keyward/keyward/config"
 	"github.com/keyward/keyward/policy"
 	"github.com/keyward/keyward/store"
 )
@@ -35,9 +34,10 @@ secrets:reveal, keys:manage, admin. See docs/POLICY.md.`,
 	return cmd
 }
 
-// tokenAuthority opens the deployment and an Authority on its store. The
+// tokenAuthority opens the deployment and an Authority on its store, and
+// with audited the audit log; call the returned function when done. The
 // CLI reads the store on every call (no cache): it lives for one command.
-func (a *app) tokenAuthority(ctx context.Context) (*policy.Authority, *config.Deployment, error) {
+func (a *app) tokenAuthority(ctx context.Context, audited bool) (*policy.Authority, func(), error) {
 	d, err := a.deployment(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -48,29 +48,14 @@ func (a *app) tokenAuthority(ctx context.Context) (*policy.Authority, *config.De
 		return nil, nil, fmt.Errorf("the configured store keeps no tokens (upgrade keyward)")
 	}
 	auth, err := policy.New(ts, &policy.Options{CacheTTL: -1})
+	if err == nil && audited {
+		err = a.openAudit(ctx, d)
+	}
 	if err != nil {
 		d.Close()
 		return nil, nil, err
 	}
-	return auth, d, nil
-}
-
-// auditCLI records an operator action done from the command line in the
-// audit log of the deployment.
-func (a *app) auditCLI(ctx context.Context, d *config.Deployment, action, name string) error {
-	as, ok := d.Store.(store.AuditStore)
-	if !ok {
-		return nil
-	}
-	l, err := audit.Open(ctx, as, d.KEK, nil)
-	if err != nil {
-		return fmt.Errorf("record %s in the audit log: %w", action, err)
-	}
-	defer l.Close()
-	if err := l.Record(ctx, audit.Event{TokenID: "cli", Org: policy.AnyOrg, Action: action, Name: name, Outcome: audit.Allowed}); err != nil {
-		return fmt.Errorf("record %s in the audit log: %w", action, err)
-	}
-	return nil
+	return auth, func() { a.closeAudit(); d.Close() }, nil
 }
 
 type tokenJSON struct {
@@ -136,17 +121,20 @@ func (a *app) tokenCreateCmd() *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
-			auth, d, err := a.tokenAuthority(cmd.Context())
+			auth, done, err := a.tokenAuthority(cmd.Context(), true)
 			if err != nil {
 				return err
 			}
-			defer d.Close()
+			defer done()
 			tok, info, err := auth.Create(cmd.Context(), grants, ttl, description)
-			if err != nil {
-				return err
+			if err == nil {
+				defer tok.Wipe()
 			}
-			defer tok.Wipe()
-			if err := a.auditCLI(cmd.Context(), d, "token.create", info.ID); err != nil {
+			// The token is printed only once its creation is durable.
+			if err := a.audit(cmd.Context(), audit.Event{Org: policy.AnyOrg, Action: actionTokenCreate, Name: info.ID}, err); err != nil {
+				if errors.Is(err, errAuditUnavailable) {
+					return fmt.Errorf("created token %s, but not printed: %w (revoke it with keyward token revoke %s)", info.ID, err, info.ID)
+				}
 				return err
 			}
 			if a.jsonOut {
@@ -208,11 +196,11 @@ func (a *app) tokenListCmd() *cobra.Command {
 		Short: "List tokens (never their secrets)",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			auth, d, err := a.tokenAuthority(cmd.Context())
+			auth, done, err := a.tokenAuthority(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
-			defer d.Close()
+			defer done()
 			list, err := auth.Tokens(cmd.Context())
 			if err != nil {
 				return err
@@ -255,19 +243,20 @@ func (a *app) tokenRevokeCmd() *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			auth, d, err := a.tokenAuthority(cmd.Context())
+			auth, done, err := a.tokenAuthority(cmd.Context(), true)
 			if err != nil {
 				return err
 			}
-			defer d.Close()
+			defer done()
 			for _, id := range args {
-				if err := auth.Revoke(cmd.Context(), id); err != nil {
-					if errors.Is(err, policy.ErrNoSuchToken) {
-						return fmt.Errorf("no token %s (see keyward token list)", id)
-					}
-					return err
-				}
-				if err := a.auditCLI(cmd.Context(), d, "token.revoke", id); err != nil {
+				err := auth.Revoke(cmd.Context(), id)
+				err = a.audit(cmd.Context(), audit.Event{Org: policy.AnyOrg, Action: actionTokenRevoke, Name: id}, err)
+				switch {
+				case errors.Is(err, errAuditUnavailable):
+					return fmt.Errorf("revoked token %s, but %w", id, err)
+				case errors.Is(err, policy.ErrNoSuchToken):
+					return fmt.Errorf("no token %s (see keyward token list)", id)
+				case err != nil:
 					return err
 				}
 				if a.jsonOut {

@@ -60,6 +60,41 @@ func (s *Store) AuditKey(ctx context.Context) (store.AuditKey, error) {
 	return k, nil
 }
 
+// RewrapAuditKey implements store.AuditStore: one UPDATE replaces the KEK
+// and wrapped bytes of the audit key if it is still wrapped by from
+// (compare-and-swap). At READ COMMITTED, an UPDATE that waited for a
+// concurrent writer of the row checks its WHERE clause again on the row that
+// writer committed, so of two rewraps from the same KEK version exactly one
+// matches. If none matches, a second read tells store.ErrNotFound (no audit
+// key; it is never deleted, so there was none at the UPDATE either) from
+// store.ErrStale. KEK ids that are not UTF-8 without NUL bytes are
+// store.ErrInvalidArgument, as are the arguments store.AuditStore names.
+func (s *Store) RewrapAuditKey(ctx context.Context, from, to store.KEKRef, wrapped []byte) error {
+	op := fmt.Sprintf("rewrap audit key from KEK %q version %d to KEK %q version %d",
+		from.ID, from.Version, to.ID, to.Version)
+	if err := validRewrap(from, to, wrapped); err != nil {
+		return s.fail(ctx, op, err)
+	}
+	if err := s.begin(ctx); err != nil {
+		return s.fail(ctx, op, err)
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE audit_key SET kek_id = $3, kek_version = $4, wrapped = $5
+		WHERE id = 1 AND kek_id = $1 AND kek_version = $2`,
+		from.ID, int64(from.Version), to.ID, int64(to.Version), wrapped)
+	if err == nil && tag.RowsAffected() == 0 {
+		var cur store.AuditKey
+		cur, err = scanAuditKey(s.pool.QueryRow(ctx, `SELECT kek_id, kek_version, wrapped, created_at FROM audit_key WHERE id = 1`))
+		if err == nil {
+			err = errf(store.ErrStale, "the audit key is wrapped by KEK %q version %d, not %q version %d",
+				cur.KEKID, cur.KEKVersion, from.ID, from.Version)
+		}
+	}
+	if err != nil {
+		return s.fail(ctx, op, err)
+	}
+	return nil
+}
+
 func scanAuditKey(row pgx.Row) (store.AuditKey, error) {
 	var (
 		k       store.AuditKey

@@ -52,6 +52,38 @@ func (s *Store) AuditKey(ctx context.Context) (store.AuditKey, error) {
 	return k, nil
 }
 
+// RewrapAuditKey implements store.AuditStore: in one write transaction, a
+// single UPDATE replaces the KEK and wrapped bytes of the audit key if it is
+// still wrapped by from (compare-and-swap); if it matches no row, a read in
+// the same transaction tells store.ErrNotFound (no audit key) from
+// store.ErrStale (wrapped by another KEK version). The store keeps its own
+// copy of wrapped.
+func (s *Store) RewrapAuditKey(ctx context.Context, from, to store.KEKRef, wrapped []byte) error {
+	op := fmt.Sprintf("rewrap audit key from KEK %q version %d to KEK %q version %d",
+		from.ID, from.Version, to.ID, to.Version)
+	if err := validAuditRewrap(from, to, wrapped); err != nil {
+		return s.fail(ctx, op, err)
+	}
+	return s.write(ctx, op, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE audit_key SET kek_id = ?1, kek_version = ?2, wrapped = ?3
+			WHERE id = 1 AND kek_id = ?4 AND kek_version = ?5`,
+			to.ID, int64(to.Version), wrapped, from.ID, int64(from.Version))
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil || n == 1 {
+			return err
+		}
+		cur, err := scanAuditKey(tx.QueryRowContext(ctx, `SELECT kek_id, kek_version, wrapped, created_at FROM audit_key WHERE id = 1`))
+		if err != nil {
+			return err // store.ErrNotFound when there is no audit key
+		}
+		return errf(store.ErrStale, "the audit key is wrapped by KEK %q version %d, not %q version %d",
+			cur.KEKID, cur.KEKVersion, from.ID, from.Version)
+	})
+}
+
 func scanAuditKey(row *sql.Row) (store.AuditKey, error) {
 	var (
 		k       store.AuditKey

@@ -70,3 +70,19 @@ func validRewrap(org string, version uint32, from, to store.KEKRef, wrapped []by
 	}
 	return nil
 }
+
+// validAuditRewrap checks the arguments of RewrapAuditKey: the KEK the audit
+// key is expected to be wrapped by now, and the new KEK and wrapped key.
+func validAuditRewrap(from, to store.KEKRef, wrapped []byte) error {
+	switch {
+	case from.ID == "":
+		return errf(store.ErrInvalidArgument, "empty current KEK id")
+	case to.ID == "":
+		return errf(store.ErrInvalidArgument, "empty new KEK id")
+	case to.Version == 0:
+		return errf(store.ErrInvalidArgument, "new KEK version 0 (versions start at 1)")
+	case len(wrapped) == 0:
+		return errf(store.ErrInvalidArgument, "rewrap without wrapped key")
+	}
+	return nil
+}

@@ -28,6 +28,8 @@ func testAudit(t *testing.T, open Opener) {
 	t.Run("AppendAndRead", func(t *testing.T) { testAuditAppendAndRead(t, auditStore(t, open(t))) })
 	t.Run("Refused", func(t *testing.T) { testAuditRefused(t, auditStore(t, open(t))) })
 	t.Run("Concurrent", func(t *testing.T) { testAuditConcurrent(t, auditStore(t, open(t))) })
+	t.Run("Rewrap", func(t *testing.T) { testAuditRewrap(t, auditStore(t, open(t))) })
+	t.Run("RewrapRace", func(t *testing.T) { testAuditRewrapRace(t, auditStore(t, open(t))) })
 }
 
 func testAuditKey(t *testing.T, s store.AuditStore) {

@@ -61,6 +61,7 @@ func groups() []group {
 		{"Secrets", testSecrets},
 		{"Legacy", testLegacy},
 		{"References", testReferences},
+		{"Jobs", testJobs},
 	}
 }
 

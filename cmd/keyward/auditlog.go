@@ -1,0 +1,225 @@
+package main
+
+// The CLI's audit trail. Every command that decrypts, reveals or changes a
+// key, an organization, a secret or a token records its decision in the
+// deployment's audit log, as the HTTP server does for its requests: one
+// event per decision, allowed or failed with a stable code, under token id
+// "cli" and one request id per invocation, never a plaintext or a
+// ciphertext. A command opens the log once (openAudit) and records through
+// a.audit; docs/AUDIT.md lists the actions.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/audit"
+	"github.com/keyward/keyward/config"
+	"github.com/keyward/keyward/keyring"
+	"github.com/keyward/keyward/policy"
+	"github.com/keyward/keyward/secretstore"
+	"github.com/keyward/keyward/store"
+)
+
+// cliTokenID is the token id of every event the CLI records: the operator
+// at the command line holds no token.
+const cliTokenID = "cli"
+
+// The actions the CLI records. Where the server records the same operation
+// (server/auth.go) the name is the same.
+const (
+	actionDecrypt       = "decrypt"
+	actionSecretPut     = "secrets.put"
+	actionSecretReveal  = "secrets.reveal"
+	actionSecretDelete  = "secrets.delete"
+	actionOrgCreate     = "org.create"
+	actionOrgShred      = "org.shred"
+	actionKeysRotate    = "keys.rotate"
+	actionKeysRetire    = "keys.retire"
+	actionKeysReinstate = "keys.reinstate"
+	actionKeysDestroy   = "keys.destroy"
+	actionKEKRotate     = "kek.rotate"
+	actionKEKRewrap     = "kek.rewrap"
+	actionFernetImport  = "fernet.import"
+	actionTokenCreate   = "token.create"
+	actionTokenRevoke   = "token.revoke"
+)
+
+// Codes of allowed events that say more about what was done.
+const (
+	codeForced = "forced" // a retire or destroy with --force: rows still used the key
+	codeExists = "exists" // fernet import of a key the organization already held
+)
+
+// errAuditUnavailable reports that a decision could not be made durable in
+// the audit log.
+var errAuditUnavailable = errors.New("the audit log could not record it")
+
+// openAudit opens the audit log of d for this command, once. A store that
+// keeps no audit log leaves nothing to record. Commands that audit open
+// the log before acting, so a log that cannot be opened stops them before
+// anything changes.
+func (a *app) openAudit(ctx context.Context, d *config.Deployment) error {
+	if a.auditLog != nil {
+		return nil
+	}
+	as, ok := d.Store.(store.AuditStore)
+	if !ok {
+		return nil
+	}
+	l, err := audit.Open(ctx, as, d.KEK, nil)
+	if err != nil {
+		return fmt.Errorf("open the audit log: %w (nothing was done)", err)
+	}
+	a.auditLog = l
+	return nil
+}
+
+// closeAudit closes the log openAudit opened: every event recorded is
+// durable already.
+func (a *app) closeAudit() {
+	if a.auditLog != nil {
+		a.auditLog.Close()
+		a.auditLog = nil
+	}
+}
+
+// openAudited opens the engine and deployment as openDeployment does, and
+// the audit log; done closes all three.
+func (a *app) openAudited(ctx context.Context) (*keyward.Engine, *config.Deployment, func(), error) {
+	eng, d, done, err := a.openDeployment(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := a.openAudit(ctx, d); err != nil {
+		done()
+		return nil, nil, nil, err
+	}
+	return eng, d, func() { a.closeAudit(); done() }, nil
+}
+
+// requestID is the request id of this invocation: "cli-" and 16 random hex
+// digits, the same for every event it records.
+func (a *app) requestID() string {
+	if a.reqID == "" {
+		var b [8]byte
+		rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+		a.reqID = "cli-" + hex.EncodeToString(b[:])
+	}
+	return a.reqID
+}
+
+// audit records the decision on ev's action: allowed when opErr is nil,
+// failed with the stable code of opErr otherwise. It fills the token id,
+// the request id and the outcome, and makes the caller's text fit an event.
+//
+// It returns opErr when the operation failed: a failed operation's error
+// (and exit status) stays what it was, and if its event cannot be stored
+// a warning says so on stderr. When the operation succeeded it returns nil
+// once the event is durable, or an error wrapping errAuditUnavailable: the
+// caller must then not print a plaintext, and reports the change as
+// unaudited.
+func (a *app) audit(ctx context.Context, ev audit.Event, opErr error) error {
+	if a.auditLog == nil {
+		return opErr
+	}
+	ev.TokenID, ev.RequestID = cliTokenID, a.requestID()
+	ev.Org, ev.Name, ev.Context = auditText(ev.Org), auditText(ev.Name), auditText(ev.Context)
+	ev.Outcome = audit.Allowed
+	if opErr != nil {
+		ev.Outcome, ev.Code = audit.Failed, auditCode(opErr)
+	}
+	err := a.auditLog.Record(ctx, ev)
+	switch {
+	case err == nil:
+		return opErr
+	case opErr != nil:
+		a.logf("warning: %s: %s %s", errAuditUnavailable, ev.Action, oneLine(err))
+		return opErr
+	}
+	return fmt.Errorf("%w: %w", errAuditUnavailable, err)
+}
+
+// maxAuditText bounds what an event repeats of the operator's input.
+const maxAuditText = 1024
+
+// auditText makes operator input (an org, a name, a context, valid or not)
+// fit an audit event: valid UTF-8 without NUL bytes, at most maxAuditText
+// bytes, marked with "…" where it was cut. As on the server, an event is
+// kept for every decision, even on input the engine refuses.
+func auditText(s string) string {
+	if len(s) <= maxAuditText && utf8.ValidString(s) && !strings.ContainsRune(s, 0) {
+		return s
+	}
+	s = strings.ToValidUTF8(s, "\ufffd")
+	s = strings.ReplaceAll(s, "\x00", "\ufffd")
+	if len(s) > maxAuditText {
+		cut := maxAuditText
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return s
+}
+
+// auditCodes maps the errors a command can meet to the stable codes of
+// failed events, in the order they are tried; the codes are the server's
+// where it has the same (server/errors.go).
+func auditCodes() []struct {
+	err  error
+	code string
+} {
+	return []struct {
+		err  error
+		code string
+	}{
+		{keyward.ErrDecrypt, "decrypt_failed"},
+		{keyward.ErrMalformed, "malformed_ciphertext"},
+		{keyward.ErrUnsupported, "unsupported_format"},
+		{keyward.ErrInvalidOrg, "invalid_org"},
+		{keyward.ErrUnknownOrg, "unknown_org"},
+		{keyward.ErrOrgExists, "org_exists"},
+		{keyward.ErrShredded, "org_shredded"},
+		{keyward.ErrUnknownVersion, "unknown_key_version"},
+		{keyward.ErrUnknownLegacyKey, "unknown_key_version"},
+		{keyward.ErrRetired, "key_retired"},
+		{keyward.ErrDestroyed, "key_destroyed"},
+		{keyward.ErrActiveVersion, "active_version"},
+		{keyward.ErrInUse, "key_in_use"},
+		{keyward.ErrKeyExists, "key_exists"},
+		{keyward.ErrTooLarge, "too_large"},
+		{keyward.ErrInvalidContext, "invalid_context"},
+		{keyring.ErrNotRotatable, "kek_not_rotatable"},
+		{keyward.ErrKEKUnavailable, "kek_unavailable"},
+		{keyward.ErrUnavailable, "unavailable"},
+		{secretstore.ErrNotFound, "secret_not_found"},
+		{secretstore.ErrInvalidName, "invalid_name"},
+		{secretstore.ErrInvalidKind, "invalid_kind"},
+		{secretstore.ErrInvalidHint, "invalid_hint"},
+		{secretstore.ErrTooLarge, "too_large"},
+		{secretstore.ErrEmptyValue, "invalid_request"},
+		{secretstore.ErrInvalidRevision, "invalid_request"},
+		{secretstore.ErrConflict, "revision_conflict"},
+		{policy.ErrNoSuchToken, "token_not_found"},
+		{policy.ErrInvalidGrant, "invalid_request"},
+		{context.DeadlineExceeded, "timeout"},
+		{context.Canceled, "canceled"},
+	}
+}
+
+// auditCode is the stable code of a failed operation's error; "internal"
+// for an error no sentinel names (its text may name internals).
+func auditCode(err error) string {
+	for _, c := range auditCodes() {
+		if errors.Is(err, c.err) {
+			return c.code
+		}
+	}
+	return "internal"
+}

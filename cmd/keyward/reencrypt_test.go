@@ -1,0 +1,47 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestCLIReencryptSecrets(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "kw")
+	kw(t, data, "", "init").ok(t)
+	kw(t, data, "", "org", "create", "acme", "globex").ok(t)
+	for i := range 5 {
+		kw(t, data, fmt.Sprintf("value-%d", i), "secret", "put", "--org", "acme", fmt.Sprintf("k%d", i), "--kind", "api_key").ok(t)
+	}
+	kw(t, data, "x", "secret", "put", "--org", "globex", "only", "--kind", "generic").ok(t)
+	kw(t, data, "", "rotate", "dek", "--all").ok(t)
+
+	// A dry run writes nothing.
+	s := lastSummary(t, kw(t, data, "", "reencrypt", "--dry-run", "--json").ok(t).stdout)
+	if s.Rewritten != 6 || s.Done != 6 {
+		t.Fatalf("dry run: %+v", s)
+	}
+	// One org, then all.
+	s = lastSummary(t, kw(t, data, "", "reencrypt", "--org", "acme", "--json").ok(t).stdout)
+	if s.State != "done" || s.Rewritten != 5 || s.Done != 5 {
+		t.Fatalf("reencrypt --org acme: %+v", s)
+	}
+	s = lastSummary(t, kw(t, data, "", "reencrypt", "--json").ok(t).stdout)
+	if s.State != "done" || s.Rewritten != 1 || s.Current != 5 {
+		t.Fatalf("reencrypt: %+v", s)
+	}
+	for _, org := range []string{"acme", "globex"} {
+		out := kw(t, data, "", "secret", "list", "--org", org, "--json").ok(t).stdout
+		if strings.Count(out, `"key_version":2`) != strings.Count(out, `"name"`) || !strings.Contains(out, `"key_version":2`) {
+			t.Fatalf("secret list %s after reencrypt: %s", org, out)
+		}
+	}
+	var v struct{ Value []byte }
+	out := kw(t, data, "", "secret", "reveal", "--org", "acme", "k3", "--json").ok(t).stdout
+	if err := json.Unmarshal([]byte(out), &v); err != nil || string(v.Value) != "value-3" {
+		t.Fatalf("reveal after reencrypt: %s (%v)", out, err)
+	}
+	kw(t, data, "", "reencrypt", "--org", "nobody").failed(t, "unknown organization")
+}
