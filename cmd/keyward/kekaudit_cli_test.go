@@ -112,13 +112,13 @@ func TestCLIRotateKEKAuditKey(t *testing.T) {
 	if got, want := kekStatusOf(t, data), "current 3 [{3 2 true}]"; got != want {
 		t.Fatalf("kek --json after rotation: got %s, want %s (version 2 wraps nothing)", got, want)
 	}
-	// org.create; kek.rotate, kek.rewrap; token.create; kek.rotate, kek.rewrap.
-	if got := auditVerifyEvents(t, data); got != 6 {
-		t.Fatalf("audit verify after rotation: %d events, want 6", got)
+	// init's token.create; org.create; kek.rotate, kek.rewrap; token.create; kek.rotate, kek.rewrap.
+	if got := auditVerifyEvents(t, data); got != 7 {
+		t.Fatalf("audit verify after rotation: %d events, want 7", got)
 	}
 	kw(t, data, "", "token", "create", "--org", "acme", "--allow", "decrypt:*").ok(t) // appends with the rewrapped key
-	if got := auditVerifyEvents(t, data); got != 7 {
-		t.Fatalf("audit verify after a new event: %d events, want 7", got)
+	if got := auditVerifyEvents(t, data); got != 8 {
+		t.Fatalf("audit verify after a new event: %d events, want 8", got)
 	}
 
 	// Idempotent: nothing left to move.
@@ -149,8 +149,8 @@ func TestCLIRotateKEKAuditKey(t *testing.T) {
 		t.Fatalf("kek: got %q, want version 4 wrapping 2 keys, the audit key among them", status)
 	}
 	// Two kek.rewrap events since: the idempotent one and the resume.
-	if got := auditVerifyEvents(t, data); got != 9 {
-		t.Fatalf("audit verify after resume: %d events, want 9", got)
+	if got := auditVerifyEvents(t, data); got != 10 {
+		t.Fatalf("audit verify after resume: %d events, want 10", got)
 	}
 	if out := kw(t, data, "", "rotate", "kek", "--rewrap-only").ok(t).stdout; !strings.Contains(out, "the audit key is wrapped by "+kek.ID()+"#4 already") {
 		t.Fatalf("rotate kek --rewrap-only, nothing to do: got %q", out)

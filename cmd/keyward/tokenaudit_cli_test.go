@@ -77,8 +77,8 @@ func TestCLIToken(t *testing.T) {
 	if err := json.Unmarshal([]byte(kw(t, data, "", "token", "list", "--json").ok(t).stdout), &list); err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != 2 {
-		t.Fatalf("token list: %+v, want 2 tokens", list)
+	if len(list) != 3 { // init's admin token, and the two created here
+		t.Fatalf("token list: %+v, want 3 tokens", list)
 	}
 	firstID, _ := policy.TokenID(tok)
 	plain := kw(t, data, "", "token", "list").ok(t).stdout
@@ -103,7 +103,7 @@ func TestCLIToken(t *testing.T) {
 	kw(t, data, "", "token", "create", "--org", "acme/x", "--allow", "decrypt").failed(t, "org")
 	kw(t, data, "", "token", "create", "--org", "acme", "--allow", "admin:x*").failed(t, "takes no pattern")
 	kw(t, data, "", "token", "create", "--org", "acme", "--allow", "decrypt", "--expires", "soon").failed(t, "--expires")
-	if got := kw(t, data, "", "token", "list", "--json").ok(t).stdout; strings.Count(got, `"id"`) != 2 {
+	if got := kw(t, data, "", "token", "list", "--json").ok(t).stdout; strings.Count(got, `"id"`) != 3 { // with init's admin token
 		t.Errorf("refused creates stored something: %s", got)
 	}
 }
@@ -111,7 +111,7 @@ func TestCLIToken(t *testing.T) {
 func TestCLIAudit(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "kw")
 	kw(t, data, "", "init").ok(t)
-	kw(t, data, "", "audit", "verify").ok(t) // empty log
+	kw(t, data, "", "audit", "verify").ok(t) // init's admin token: one event
 	var ids []string
 	for range 5 {
 		tok := strings.TrimSpace(kw(t, data, "", "token", "create", "--org", "acme", "--allow", "decrypt").ok(t).stdout)
@@ -120,7 +120,7 @@ func TestCLIAudit(t *testing.T) {
 	}
 	kw(t, data, "", "token", "revoke", ids[0]).ok(t)
 
-	if got := kw(t, data, "", "audit", "verify").ok(t).stdout; !strings.HasPrefix(got, "audit log intact: 6 events; head seq 6 mac ") {
+	if got := kw(t, data, "", "audit", "verify").ok(t).stdout; !strings.HasPrefix(got, "audit log intact: 7 events; head seq 7 mac ") {
 		t.Errorf("audit verify: %q", got)
 	}
 	lines := strings.Split(strings.TrimSpace(kw(t, data, "", "audit", "tail", "-n", "2", "--json").ok(t).stdout), "\n")
@@ -135,10 +135,10 @@ func TestCLIAudit(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[1]), &ev); err != nil {
 		t.Fatal(err)
 	}
-	if ev.Seq != 6 || ev.Action != "token.revoke" || ev.Name != ids[0] || ev.Outcome != "allowed" {
+	if ev.Seq != 7 || ev.Action != "token.revoke" || ev.Name != ids[0] || ev.Outcome != "allowed" {
 		t.Errorf("last event: %+v", ev)
 	}
-	if plain := kw(t, data, "", "audit", "tail").ok(t).stdout; strings.Count(plain, "\n") != 6 || !strings.Contains(plain, "token.create") {
+	if plain := kw(t, data, "", "audit", "tail").ok(t).stdout; strings.Count(plain, "\n") != 7 || !strings.Contains(plain, "token.create") {
 		t.Errorf("audit tail: %q", plain)
 	}
 
