@@ -3,20 +3,27 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/config"
 	"github.com/keyward/keyward/datadir"
+	"github.com/keyward/keyward/kms/localkms"
 	"github.com/keyward/keyward/policy"
 	"github.com/keyward/keyward/secretstore"
 	"github.com/keyward/keyward/server"
@@ -62,6 +69,8 @@ type fixtureOptions struct {
 	wrap func(store.Store) store.Store
 	// quiet formats the log at info level and drops it (for benchmarks).
 	quiet bool
+	// postgres runs on PostgreSQL (a schema of its own) instead of SQLite.
+	postgres bool
 }
 
 func newFixture(t testing.TB, fo *fixtureOptions) *fixture {
@@ -70,13 +79,18 @@ func newFixture(t testing.TB, fo *fixtureOptions) *fixture {
 		fo = &fixtureOptions{}
 	}
 	ctx := context.Background()
-	dir := t.TempDir() + "/data"
-	if err := datadir.Init(ctx, dir); err != nil {
-		t.Fatal(err)
-	}
-	d, err := config.Open(ctx, config.ForDataDir(dir), func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
+	var d *config.Deployment
+	if fo.postgres {
+		d = openPostgres(t)
+	} else {
+		dir := t.TempDir() + "/data"
+		if err := datadir.Init(ctx, dir); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		if d, err = config.Open(ctx, config.ForDataDir(dir), func(string) string { return "" }); err != nil {
+			t.Fatal(err)
+		}
 	}
 	opts := d.Options
 	opts.ChangePoll = -1
@@ -255,4 +269,41 @@ func (f *fixture) events(t *testing.T) []audit.Event {
 		t.Fatal(err)
 	}
 	return evs
+}
+
+// openPostgres opens a deployment on PostgreSQL in a schema of its own,
+// dropped at cleanup, with a local KEK.
+func openPostgres(t testing.TB) *config.Deployment {
+	t.Helper()
+	url := os.Getenv("KEYWARD_TEST_DATABASE_URL")
+	if url == "" {
+		t.Skip("KEYWARD_TEST_DATABASE_URL is not set: set it to a PostgreSQL URL without password, e.g. " +
+			"postgres://postgres@127.0.0.1:5432/test?sslmode=disable, to run the server on PostgreSQL")
+	}
+	b := make([]byte, 8)
+	rand.Read(b)
+	schema := "kwtest_server_" + hex.EncodeToString(b)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	dir := t.TempDir()
+	if _, err := localkms.Create(filepath.Join(dir, "kek.key")); err != nil {
+		t.Fatal(err)
+	}
+	c := &config.Config{Store: config.Store{Postgres: url, Schema: schema}, KEK: config.KEK{URI: "local:" + filepath.Join(dir, "kek.key")}}
+	d, err := config.Open(context.Background(), c, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

@@ -376,3 +376,45 @@ func TestAuditDownNoPlaintext(t *testing.T) {
 		t.Errorf("secret after a refused write: revision %d (%v), want 1", sec.Revision, err)
 	}
 }
+
+// TestServerOnPostgres runs the API on the PostgreSQL store: tokens, audit
+// events and secrets live there too.
+func TestServerOnPostgres(t *testing.T) {
+	f := newFixture(t, &fixtureOptions{postgres: true})
+	adm := f.admin
+	if r := f.do(t, "POST", "/v1/orgs", adm, map[string]string{"org": "acme"}); r.status != 201 {
+		t.Fatalf("create org: %d %s", r.status, r.body)
+	}
+	app := f.token(t, 0, "acme/encrypt:users.*", "acme/decrypt:users.*", "acme/secrets:write", "acme/secrets:reveal")
+	r := f.do(t, "POST", "/v1/orgs/acme/encrypt", app, map[string]any{"items": []map[string]string{
+		{"plaintext": b64("a"), "context": "users.1"}, {"plaintext": b64("b"), "context": "users.2"}}})
+	var enc struct{ Items []struct{ Ciphertext string } }
+	json.Unmarshal(r.body, &enc)
+	if r.status != 200 || len(enc.Items) != 2 {
+		t.Fatalf("encrypt batch: %d %s", r.status, r.body)
+	}
+	r = f.do(t, "POST", "/v1/orgs/acme/decrypt", app, map[string]any{"items": []map[string]string{
+		{"ciphertext": enc.Items[0].Ciphertext, "context": "users.1"}, {"ciphertext": enc.Items[1].Ciphertext, "context": "users.2"}}})
+	if r.status != 200 || !strings.Contains(string(r.body), b64("a")) || !strings.Contains(string(r.body), b64("b")) {
+		t.Fatalf("decrypt batch: %d %s", r.status, r.body)
+	}
+	if r := f.do(t, "POST", "/v1/orgs/acme/decrypt", app, map[string]string{"ciphertext": enc.Items[0].Ciphertext, "context": "admin.1"}); r.status != 403 {
+		t.Fatalf("decrypt outside the grants: %d %s", r.status, r.body)
+	}
+	if r := f.do(t, "PUT", "/v1/orgs/acme/secrets/k", app, map[string]string{"kind": "generic", "value": b64("v")}); r.status != 201 {
+		t.Fatalf("put: %d %s", r.status, r.body)
+	}
+	if r := f.do(t, "POST", "/v1/orgs/acme/secrets/k/reveal", app, nil); r.status != 200 || !strings.Contains(string(r.body), b64("v")) {
+		t.Fatalf("reveal: %d %s", r.status, r.body)
+	}
+	if r := f.do(t, "GET", "/readyz", "", nil); r.status != 200 {
+		t.Fatalf("readyz: %d %s", r.status, r.body)
+	}
+	outcomes := map[string]int{}
+	for _, ev := range f.events(t) {
+		outcomes[ev.Action+"/"+string(ev.Outcome)]++
+	}
+	if outcomes["decrypt/allowed"] != 2 || outcomes["decrypt/denied"] != 1 || outcomes["secrets.reveal/allowed"] != 1 {
+		t.Errorf("audit outcomes on PostgreSQL: %v", outcomes)
+	}
+}
