@@ -418,3 +418,38 @@ func TestServerOnPostgres(t *testing.T) {
 		t.Errorf("audit outcomes on PostgreSQL: %v", outcomes)
 	}
 }
+
+func TestJobProgress(t *testing.T) {
+	f := newFixture(t, nil)
+	js, ok := f.st.(store.JobStore)
+	if !ok {
+		t.Fatal("the SQLite store keeps no jobs")
+	}
+	ctx := context.Background()
+	f.do(t, "POST", "/v1/orgs", f.admin, map[string]string{"org": "acme"})
+	for _, j := range []store.Job{
+		{ID: "job-all", Kind: "reencrypt", Target: "secrets", Total: 10},
+		{ID: "job-acme", Kind: "reencrypt", Target: "secrets", Org: "acme", Total: 5},
+	} {
+		if _, err := js.CreateJob(ctx, j, []store.JobChunk{{Index: 0}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acme := f.token(t, 0, "acme/keys:manage")
+	for _, tc := range []struct {
+		token, id string
+		status    int
+	}{
+		{f.admin, "job-all", 200}, {f.admin, "job-acme", 200},
+		{acme, "job-acme", 200}, {acme, "job-all", 403},
+		{f.token(t, 0, "acme/decrypt"), "job-acme", 403},
+	} {
+		r := f.do(t, "GET", "/v1/jobs/"+tc.id, tc.token, nil)
+		if r.status != tc.status {
+			t.Errorf("GET job %s: %d %s, want %d", tc.id, r.status, r.body, tc.status)
+		}
+		if r.status == 200 && (!strings.Contains(string(r.body), `"state":"running"`) || !strings.Contains(string(r.body), `"id":"`+tc.id+`"`)) {
+			t.Errorf("GET job %s: %s", tc.id, r.body)
+		}
+	}
+}
