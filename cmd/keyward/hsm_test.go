@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/keyward/keyward/datadir"
+	"github.com/keyward/keyward/store/sqlite"
 )
 
 // TestCLIWithSoftHSM drives the binary end to end with the KEK in a SoftHSM2
@@ -36,7 +39,17 @@ func TestCLIWithSoftHSM(t *testing.T) {
 	}
 	writeFile(t, filepath.Join(dir, "hsm-pin"), pin+"\n")
 	data := filepath.Join(dir, "data")
-	kw(t, data, "", "init").ok(t) // the embedded store; its local kek is not used
+	// An empty embedded store, without init: init would also make an admin
+	// token and the audit key under its local kek, which this config does
+	// not use.
+	if err := os.Mkdir(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(t.Context(), filepath.Join(data, datadir.DBFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
 	cfg := filepath.Join(dir, "keyward.toml")
 	writeFile(t, cfg, fmt.Sprintf(`[store]
 sqlite = "data/keyward.db"
