@@ -196,7 +196,7 @@ func (e *Engine) Encrypt(ctx context.Context, org string, plaintext []byte, aadC
 	// second allocation. The returned slice's capacity stops at the result.
 	n := format.SealedSize(key.Version, len(plaintext))
 	buf := make([]byte, n, n+format.AADSize(org, aadContext))
-	aad := format.AppendAAD(buf[n:], format.V1, org, key.Version, aadContext)
+	aad := format.AppendAADContext(append(buf[n:], key.AADPrefix...), aadContext)
 	out := format.Seal(buf[:0:n], key.AEAD, key.Version, plaintext, aad)
 	return out[:n:n], nil
 }
@@ -258,7 +258,12 @@ func (e *Engine) DecryptField(ctx context.Context, org string, f format.Field, a
 	// As in Encrypt: the plaintext and, behind it, the AAD share one allocation.
 	n := len(f.Sealed) - format.Overhead
 	buf := make([]byte, n, n+format.AADSize(org, aadContext))
-	aad := format.AppendAAD(buf[n:], f.Version, org, f.KeyVersion, aadContext)
+	aad := buf[n:]
+	if f.Version == format.V1 {
+		aad = format.AppendAADContext(append(aad, key.AADPrefix...), aadContext)
+	} else {
+		aad = format.AppendAAD(aad, f.Version, org, f.KeyVersion, aadContext)
+	}
 	pt, err := format.Open(buf[:0:n], key.AEAD, f, aad)
 	if err != nil {
 		return nil, err

@@ -38,19 +38,37 @@ func AADSize(org, context string) int {
 // longer than MaxOrgLen or context longer than MaxContextLen: callers
 // validate org ids (64 bytes at most) and bound request sizes long before.
 func AppendAAD(dst []byte, formatVersion byte, org string, keyVersion uint32, context string) []byte {
-	if len(org) > MaxOrgLen {
-		panic("format: org id of " + strconv.Itoa(len(org)) + " bytes exceeds the aad limit")
-	}
 	if uint64(len(context)) > MaxContextLen {
 		panic("format: context of " + strconv.Itoa(len(context)) + " bytes exceeds the aad limit")
 	}
 	dst = slices.Grow(dst, AADSize(org, context))
+	return AppendAADContext(AppendAADPrefix(dst, formatVersion, org, keyVersion), context)
+}
+
+// AppendAADPrefix appends the part of AppendAAD's encoding that is fixed
+// for one key of one org: everything up to the context's length prefix.
+// A caller that seals many values under one key computes it once and
+// completes each AAD with AppendAADContext; the bytes are AppendAAD's.
+// It panics if org is longer than MaxOrgLen.
+func AppendAADPrefix(dst []byte, formatVersion byte, org string, keyVersion uint32) []byte {
+	if len(org) > MaxOrgLen {
+		panic("format: org id of " + strconv.Itoa(len(org)) + " bytes exceeds the aad limit")
+	}
 	dst = append(dst, byte(len(aadLabel)))
 	dst = append(dst, aadLabel...)
 	dst = append(dst, formatVersion)
 	dst = binary.BigEndian.AppendUint16(dst, uint16(len(org)))
 	dst = append(dst, org...)
-	dst = binary.BigEndian.AppendUint32(dst, keyVersion)
+	return binary.BigEndian.AppendUint32(dst, keyVersion)
+}
+
+// AppendAADContext appends the rest of the AAD after AppendAADPrefix: the
+// context's length prefix and the context. It panics if context is longer
+// than MaxContextLen.
+func AppendAADContext(dst []byte, context string) []byte {
+	if uint64(len(context)) > MaxContextLen {
+		panic("format: context of " + strconv.Itoa(len(context)) + " bytes exceeds the aad limit")
+	}
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(context)))
 	return append(dst, context...)
 }

@@ -141,3 +141,24 @@ func TestAppendAADPanicsOnOversizedOrg(t *testing.T) {
 	}()
 	AppendAAD(nil, V1, strings.Repeat("o", MaxOrgLen+1), 1, "")
 }
+
+// TestAADPrefixContext checks that the two halves make exactly AppendAAD's
+// bytes, so a caller caching the prefix builds the canonical AAD.
+func TestAADPrefixContext(t *testing.T) {
+	tests := []struct {
+		org     string
+		version uint32
+		context string
+	}{
+		{"a", 1, ""},
+		{"acme", 0x01020304, "t.c"},
+		{"org.with-dots_1", 1 << 31, "channels.access_token#42"},
+	}
+	for _, tt := range tests {
+		want := AppendAAD(nil, V1, tt.org, tt.version, tt.context)
+		got := AppendAADContext(AppendAADPrefix(nil, V1, tt.org, tt.version), tt.context)
+		if !bytes.Equal(got, want) {
+			t.Errorf("prefix+context(%q, %d, %q) = %x, want %x", tt.org, tt.version, tt.context, got, want)
+		}
+	}
+}

@@ -71,6 +71,9 @@ type Key struct {
 	Version uint32
 	// AEAD is AES-256-GCM with random nonces (format.NewAEAD).
 	AEAD cipher.AEAD
+	// AADPrefix is format.AppendAADPrefix(nil, format.V1, Org, Version):
+	// the fixed part of the AAD of every field sealed under the key.
+	AADPrefix []byte
 
 	budget *budget // encryptions this process may still perform under the key
 }
@@ -297,7 +300,8 @@ func (k *Keyring) fetch(ctx context.Context, org string, version uint32) (*Key, 
 	if err != nil {
 		return nil, fmt.Errorf("keyring: key of org %q version %d: %w", org, kv.Version, err)
 	}
-	key := &Key{Org: org, Version: kv.Version, AEAD: aead, budget: k.cache.budgetFor(org, kv.Version)}
+	key := &Key{Org: org, Version: kv.Version, AEAD: aead, budget: k.cache.budgetFor(org, kv.Version),
+		AADPrefix: format.AppendAADPrefix(nil, format.V1, org, kv.Version)}
 	k.cache.put(key, kv.State == store.StateActive, gen)
 	return key, nil
 }
