@@ -66,6 +66,16 @@ const (
 	Internal             = "internal"
 )
 
+// Codes of a bulk re-encryption job's outcome (keyward reencrypt,
+// keyward migrate), which the job commands give reencrypt.ErrTooManyFailures
+// and reencrypt.ErrJobFailed: this package does not import package
+// reencrypt, which links the PostgreSQL driver that the server and this
+// table need not.
+const (
+	TooManyFailures = "too_many_failures"
+	JobFailed       = "job_failed"
+)
+
 // All lists every stable code, sentinel-backed or not, in a fixed order.
 func All() []string {
 	return []string{
@@ -77,6 +87,7 @@ func All() []string {
 		KeyInUse, KeyExists, KEKNotRotatable, InvalidName, InvalidKind, InvalidHint,
 		SecretNotFound, RevisionConflict, TokenNotFound, JobNotFound, Unavailable,
 		KEKUnavailable, AuditUnavailable, Timeout, Canceled, Internal,
+		TooManyFailures, JobFailed,
 	}
 }
 

@@ -124,6 +124,12 @@ func (a *app) requestID() string {
 // caller must then not print a plaintext, and reports the change as
 // unaudited.
 func (a *app) audit(ctx context.Context, ev audit.Event, opErr error) error {
+	return a.auditCoded(ctx, ev, opErr, errcode.Code(opErr))
+}
+
+// auditCoded is audit with the failed event's code given: code is recorded
+// when opErr is not nil (a job's outcome, see jobaudit.go).
+func (a *app) auditCoded(ctx context.Context, ev audit.Event, opErr error, code string) error {
 	if a.auditLog == nil {
 		return opErr
 	}
@@ -131,7 +137,7 @@ func (a *app) audit(ctx context.Context, ev audit.Event, opErr error) error {
 	ev.Org, ev.Name, ev.Context = auditText(ev.Org), auditText(ev.Name), auditText(ev.Context)
 	ev.Outcome = audit.Allowed
 	if opErr != nil {
-		ev.Outcome, ev.Code = audit.Failed, errcode.Code(opErr)
+		ev.Outcome, ev.Code = audit.Failed, code
 	}
 	err := a.auditLog.Record(ctx, ev)
 	switch {
