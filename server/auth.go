@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/keyward/keyward/errcode"
 	"github.com/keyward/keyward/policy"
 )
 
@@ -87,7 +88,7 @@ func (s *Server) v1(action string, h handlerFunc) http.Handler {
 	})
 }
 
-var errUnauthenticated = apiErr(http.StatusUnauthorized, CodeUnauthenticated, "a valid bearer token is required (Authorization: Bearer TOKEN)")
+var errUnauthenticated = apiErr(http.StatusUnauthorized, errcode.Unauthenticated, "a valid bearer token is required (Authorization: Bearer TOKEN)")
 
 func (s *Server) authenticate(r *http.Request, action string) (Principal, error) {
 	ctx := r.Context()
@@ -99,7 +100,7 @@ func (s *Server) authenticate(r *http.Request, action string) (Principal, error)
 			return nil, err
 		}
 		s.metrics.denied.WithLabelValues("unauthenticated").Inc()
-		s.recordDenial(ctx, s.event(r, "", action, orgOf(r), "", outcomeDenied, CodeUnauthenticated))
+		s.recordDenial(ctx, s.event(r, "", action, orgOf(r), "", outcomeDenied, errcode.Unauthenticated))
 		return nil, errUnauthenticated
 	}
 	p, err := s.auth.Authenticate(ctx, bearer)
@@ -111,7 +112,7 @@ func (s *Server) authenticate(r *http.Request, action string) (Principal, error)
 			return nil, err
 		}
 		s.metrics.denied.WithLabelValues("unauthenticated").Inc()
-		s.recordDenial(ctx, s.event(r, "", action, orgOf(r), "", outcomeDenied, CodeUnauthenticated))
+		s.recordDenial(ctx, s.event(r, "", action, orgOf(r), "", outcomeDenied, errcode.Unauthenticated))
 		return nil, errUnauthenticated
 	}
 	info(ctx).tokenID = p.TokenID()
@@ -132,7 +133,7 @@ func (s *Server) rateLimit(key string, anonymous bool) error {
 	if anonymous {
 		msg = "too many unauthenticated requests from this address; retry after " + strconv.Itoa(retryAfter(wait)) + "s"
 	}
-	return &rateLimited{apiErr(http.StatusTooManyRequests, CodeRateLimited, msg), retryAfter(wait)}
+	return &rateLimited{apiErr(http.StatusTooManyRequests, errcode.RateLimited, msg), retryAfter(wait)}
 }
 
 type rateLimited struct {
@@ -172,6 +173,6 @@ func orgOf(r *http.Request) string { return r.PathValue("org") }
 // forbidden records a denial and returns the 403 error.
 func (s *Server) forbidden(r *http.Request, p Principal, action, org, name, aadContext string) error {
 	s.metrics.denied.WithLabelValues("forbidden").Inc()
-	s.recordDenial(r.Context(), withContext(s.event(r, p.TokenID(), action, org, name, outcomeDenied, CodeForbidden), aadContext))
-	return apiErr(http.StatusForbidden, CodeForbidden, "this token's grants do not allow "+action+" here")
+	s.recordDenial(r.Context(), withContext(s.event(r, p.TokenID(), action, org, name, outcomeDenied, errcode.Forbidden), aadContext))
+	return apiErr(http.StatusForbidden, errcode.Forbidden, "this token's grants do not allow "+action+" here")
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/keyward/keyward/errcode"
 )
 
 // The encrypt, decrypt and rewrap bodies are decoded by a small strict
@@ -102,7 +104,7 @@ type rawItem struct {
 }
 
 func (p *parser) fail(msg string) error {
-	return apiErr(http.StatusBadRequest, CodeInvalidJSON, msg+" at byte "+strconv.Itoa(p.i))
+	return apiErr(http.StatusBadRequest, errcode.InvalidJSON, msg+" at byte "+strconv.Itoa(p.i))
 }
 
 func (p *parser) parse(maxBatch int) (*cryptBody, error) {
@@ -128,7 +130,7 @@ func (p *parser) parse(maxBatch int) (*cryptBody, error) {
 			}
 			return p.array(func() error {
 				if len(items) >= maxBatch {
-					return apiErr(http.StatusRequestEntityTooLarge, CodeBatchTooLarge, "a batch holds at most "+strconv.Itoa(maxBatch)+" items")
+					return apiErr(http.StatusRequestEntityTooLarge, errcode.BatchTooLarge, "a batch holds at most "+strconv.Itoa(maxBatch)+" items")
 				}
 				var it rawItem
 				if err := p.itemObject(&it); err != nil {
@@ -145,15 +147,15 @@ func (p *parser) parse(maxBatch int) (*cryptBody, error) {
 	}
 	p.ws()
 	if p.i != len(p.b) {
-		return nil, apiErr(http.StatusBadRequest, CodeInvalidJSON, "unexpected data after the JSON value")
+		return nil, apiErr(http.StatusBadRequest, errcode.InvalidJSON, "unexpected data after the JSON value")
 	}
 	switch {
 	case isBatch && (single.hasValue || single.hasCtx):
-		return nil, apiErr(http.StatusBadRequest, CodeInvalidRequest, "send either "+p.field+" and context, or items, not both")
+		return nil, apiErr(http.StatusBadRequest, errcode.InvalidRequest, "send either "+p.field+" and context, or items, not both")
 	case isBatch && len(items) == 0:
-		return nil, apiErr(http.StatusBadRequest, CodeInvalidRequest, "items is empty")
+		return nil, apiErr(http.StatusBadRequest, errcode.InvalidRequest, "items is empty")
 	case !isBatch && !single.hasValue:
-		return nil, apiErr(http.StatusBadRequest, CodeInvalidRequest, p.field+" is required (or items, for a batch)")
+		return nil, apiErr(http.StatusBadRequest, errcode.InvalidRequest, p.field+" is required (or items, for a batch)")
 	}
 	if !isBatch {
 		items = []rawItem{single}
@@ -163,7 +165,7 @@ func (p *parser) parse(maxBatch int) (*cryptBody, error) {
 	cb := &cryptBody{items: make([]cryptItem, len(items)), batch: isBatch, arena: p.arena}
 	for i, it := range items {
 		if !it.hasValue {
-			return nil, apiErr(http.StatusBadRequest, CodeInvalidRequest, "every item needs a "+p.field)
+			return nil, apiErr(http.StatusBadRequest, errcode.InvalidRequest, "every item needs a "+p.field)
 		}
 		cb.items[i] = cryptItem{value: it.value, context: ctxs[it.ctxAt : it.ctxAt+it.ctxLen]}
 	}
@@ -175,7 +177,7 @@ func unknownField(key []byte) error {
 	if f := string(key); fieldName.MatchString(f) {
 		msg += " " + strconv.Quote(f)
 	}
-	return apiErr(http.StatusBadRequest, CodeInvalidRequest, msg)
+	return apiErr(http.StatusBadRequest, errcode.InvalidRequest, msg)
 }
 
 func (p *parser) itemObject(it *rawItem) error {
@@ -217,7 +219,7 @@ func (p *parser) valueField(it *rawItem) error {
 		}
 		n, err := base64.StdEncoding.Strict().Decode(p.arena[start:start+base64.StdEncoding.DecodedLen(len(raw))], raw)
 		if err != nil {
-			return apiErr(http.StatusBadRequest, CodeInvalidBase64, p.field+" is not valid standard base64 (with padding)")
+			return apiErr(http.StatusBadRequest, errcode.InvalidBase64, p.field+" is not valid standard base64 (with padding)")
 		}
 		p.arena = p.arena[:start+n]
 	} else {
@@ -279,7 +281,7 @@ func (p *parser) literal(lit string) error {
 func (p *parser) object(fn func(key []byte) error) error {
 	if p.peek() != '{' {
 		if p.i >= len(p.b) {
-			return apiErr(http.StatusBadRequest, CodeInvalidJSON, "empty body; send a JSON object")
+			return apiErr(http.StatusBadRequest, errcode.InvalidJSON, "empty body; send a JSON object")
 		}
 		return p.fail("expected a JSON object")
 	}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+
+	"github.com/keyward/keyward/errcode"
 )
 
 func TestParser(t *testing.T) {
@@ -25,32 +27,32 @@ func TestParser(t *testing.T) {
 		{"escaped ciphertext", `{"ciphertext":"{\"v\":1}"}`, "ciphertext", []item{{`{"v":1}`, ""}}, false, ""},
 		{"utf-8 context", `{"ciphertext":"x","context":"täble"}`, "ciphertext", []item{{"x", "täble"}}, false, ""},
 
-		{"empty body", ``, "plaintext", nil, false, CodeInvalidJSON},
-		{"not an object", `[]`, "plaintext", nil, false, CodeInvalidJSON},
-		{"truncated", `{"plaintext":"aGk=`, "plaintext", nil, false, CodeInvalidJSON},
-		{"trailing data", `{"plaintext":"aGk="} {}`, "plaintext", nil, false, CodeInvalidJSON},
-		{"trailing comma", `{"plaintext":"aGk=",}`, "plaintext", nil, false, CodeInvalidJSON},
-		{"unknown field", `{"plaintext":"aGk=","extra":1}`, "plaintext", nil, false, CodeInvalidRequest},
-		{"wrong value field", `{"ciphertext":"x"}`, "plaintext", nil, false, CodeInvalidRequest},
-		{"duplicate field", `{"plaintext":"aGk=","plaintext":"aGk="}`, "plaintext", nil, false, CodeInvalidJSON},
-		{"duplicate context", `{"plaintext":"aGk=","context":"a","context":"b"}`, "plaintext", nil, false, CodeInvalidJSON},
-		{"number plaintext", `{"plaintext":5}`, "plaintext", nil, false, CodeInvalidJSON},
-		{"null plaintext", `{"plaintext":null}`, "plaintext", nil, false, CodeInvalidJSON},
-		{"bad base64", `{"plaintext":"aGk"}`, "plaintext", nil, false, CodeInvalidBase64},
-		{"base64url", `{"plaintext":"-_8="}`, "plaintext", nil, false, CodeInvalidBase64},
+		{"empty body", ``, "plaintext", nil, false, errcode.InvalidJSON},
+		{"not an object", `[]`, "plaintext", nil, false, errcode.InvalidJSON},
+		{"truncated", `{"plaintext":"aGk=`, "plaintext", nil, false, errcode.InvalidJSON},
+		{"trailing data", `{"plaintext":"aGk="} {}`, "plaintext", nil, false, errcode.InvalidJSON},
+		{"trailing comma", `{"plaintext":"aGk=",}`, "plaintext", nil, false, errcode.InvalidJSON},
+		{"unknown field", `{"plaintext":"aGk=","extra":1}`, "plaintext", nil, false, errcode.InvalidRequest},
+		{"wrong value field", `{"ciphertext":"x"}`, "plaintext", nil, false, errcode.InvalidRequest},
+		{"duplicate field", `{"plaintext":"aGk=","plaintext":"aGk="}`, "plaintext", nil, false, errcode.InvalidJSON},
+		{"duplicate context", `{"plaintext":"aGk=","context":"a","context":"b"}`, "plaintext", nil, false, errcode.InvalidJSON},
+		{"number plaintext", `{"plaintext":5}`, "plaintext", nil, false, errcode.InvalidJSON},
+		{"null plaintext", `{"plaintext":null}`, "plaintext", nil, false, errcode.InvalidJSON},
+		{"bad base64", `{"plaintext":"aGk"}`, "plaintext", nil, false, errcode.InvalidBase64},
+		{"base64url", `{"plaintext":"-_8="}`, "plaintext", nil, false, errcode.InvalidBase64},
 		{"base64 newline ignored, as encoding/base64 does", `{"plaintext":"aG\nk="}`, "plaintext", []item{{"hi", ""}}, false, ""},
-		{"missing value", `{"context":"a"}`, "plaintext", nil, false, CodeInvalidRequest},
-		{"both shapes", `{"plaintext":"aGk=","items":[{"plaintext":"aGk="}]}`, "plaintext", nil, false, CodeInvalidRequest},
-		{"context with items", `{"context":"a","items":[{"plaintext":"aGk="}]}`, "plaintext", nil, false, CodeInvalidRequest},
-		{"empty batch", `{"items":[]}`, "plaintext", nil, false, CodeInvalidRequest},
-		{"item without value", `{"items":[{"context":"a"}]}`, "plaintext", nil, false, CodeInvalidRequest},
-		{"item not object", `{"items":["aGk="]}`, "plaintext", nil, false, CodeInvalidJSON},
-		{"items null", `{"items":null}`, "plaintext", nil, false, CodeInvalidJSON},
-		{"over batch limit", `{"items":[{"plaintext":"YQ=="},{"plaintext":"YQ=="},{"plaintext":"YQ=="},{"plaintext":"YQ=="}]}`, "plaintext", nil, false, CodeBatchTooLarge},
-		{"control char", "{\"ciphertext\":\"a\x01\"}", "ciphertext", nil, false, CodeInvalidJSON},
-		{"invalid utf-8", "{\"ciphertext\":\"x\",\"context\":\"\xff\"}", "ciphertext", nil, false, CodeInvalidJSON},
-		{"lone surrogate", `{"ciphertext":"x","context":"\ud83d"}`, "ciphertext", nil, false, CodeInvalidJSON},
-		{"bad escape", `{"ciphertext":"x","context":"\q"}`, "ciphertext", nil, false, CodeInvalidJSON},
+		{"missing value", `{"context":"a"}`, "plaintext", nil, false, errcode.InvalidRequest},
+		{"both shapes", `{"plaintext":"aGk=","items":[{"plaintext":"aGk="}]}`, "plaintext", nil, false, errcode.InvalidRequest},
+		{"context with items", `{"context":"a","items":[{"plaintext":"aGk="}]}`, "plaintext", nil, false, errcode.InvalidRequest},
+		{"empty batch", `{"items":[]}`, "plaintext", nil, false, errcode.InvalidRequest},
+		{"item without value", `{"items":[{"context":"a"}]}`, "plaintext", nil, false, errcode.InvalidRequest},
+		{"item not object", `{"items":["aGk="]}`, "plaintext", nil, false, errcode.InvalidJSON},
+		{"items null", `{"items":null}`, "plaintext", nil, false, errcode.InvalidJSON},
+		{"over batch limit", `{"items":[{"plaintext":"YQ=="},{"plaintext":"YQ=="},{"plaintext":"YQ=="},{"plaintext":"YQ=="}]}`, "plaintext", nil, false, errcode.BatchTooLarge},
+		{"control char", "{\"ciphertext\":\"a\x01\"}", "ciphertext", nil, false, errcode.InvalidJSON},
+		{"invalid utf-8", "{\"ciphertext\":\"x\",\"context\":\"\xff\"}", "ciphertext", nil, false, errcode.InvalidJSON},
+		{"lone surrogate", `{"ciphertext":"x","context":"\ud83d"}`, "ciphertext", nil, false, errcode.InvalidJSON},
+		{"bad escape", `{"ciphertext":"x","context":"\q"}`, "ciphertext", nil, false, errcode.InvalidJSON},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

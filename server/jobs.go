@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/keyward/keyward/errcode"
 	"github.com/keyward/keyward/store"
 )
 
@@ -26,7 +27,7 @@ type jobResponse struct {
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 }
 
-var errJobNotFound = apiErr(http.StatusNotFound, CodeJobNotFound, "no such job")
+var errJobNotFound = apiErr(http.StatusNotFound, errcode.JobNotFound, "no such job")
 
 // getJob reports a re-encryption, migration or scan job's progress. It
 // needs keys:manage on the job's org ("*" for a job over every org).

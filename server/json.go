@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+
+	"github.com/keyward/keyward/errcode"
 )
 
 // decode reads the request body into v strictly: the content type must be
@@ -31,7 +33,7 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
 		if errors.As(err, &mbe) {
 			return err
 		}
-		return apiErr(http.StatusBadRequest, CodeInvalidJSON, "unexpected data after the JSON value")
+		return apiErr(http.StatusBadRequest, errcode.InvalidJSON, "unexpected data after the JSON value")
 	}
 	return nil
 }
@@ -45,7 +47,7 @@ func checkJSONType(r *http.Request) error {
 	}
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil || mt != "application/json" {
-		return apiErr(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "send the body as Content-Type: application/json")
+		return apiErr(http.StatusUnsupportedMediaType, errcode.UnsupportedMediaType, "send the body as Content-Type: application/json")
 	}
 	return nil
 }
@@ -63,7 +65,7 @@ func jsonError(err error) error {
 		typ  *json.UnmarshalTypeError
 		b64  base64.CorruptInputError
 		msg  string
-		code = CodeInvalidJSON
+		code = errcode.InvalidJSON
 	)
 	switch {
 	case errors.As(err, &mbe):
@@ -71,7 +73,7 @@ func jsonError(err error) error {
 	case errors.As(err, &ae):
 		return ae
 	case errors.As(err, &b64):
-		code, msg = CodeInvalidBase64, "a bytes field is not valid standard base64 (with padding)"
+		code, msg = errcode.InvalidBase64, "a bytes field is not valid standard base64 (with padding)"
 	case errors.As(err, &syn):
 		msg = "malformed JSON at byte " + strconv.FormatInt(syn.Offset, 10)
 	case errors.As(err, &typ):
@@ -89,7 +91,7 @@ func jsonError(err error) error {
 		// json: unknown field "name"
 		const p = `json: unknown field "`
 		if e := err.Error(); len(e) > len(p) && e[:len(p)] == p {
-			code = CodeInvalidRequest
+			code = errcode.InvalidRequest
 			msg = "unknown field"
 			if f := e[len(p) : len(e)-1]; fieldName.MatchString(f) {
 				msg += " " + strconv.Quote(f)
@@ -108,14 +110,14 @@ func (b *b64) UnmarshalJSON(data []byte) error {
 		return nil
 	}
 	if len(data) < 2 || data[0] != '"' || data[len(data)-1] != '"' {
-		return apiErr(http.StatusBadRequest, CodeInvalidBase64, "a bytes field must be a base64 string")
+		return apiErr(http.StatusBadRequest, errcode.InvalidBase64, "a bytes field must be a base64 string")
 	}
 	data = data[1 : len(data)-1]
 	out := make([]byte, base64.StdEncoding.DecodedLen(len(data)))
 	n, err := base64.StdEncoding.Strict().Decode(out, data)
 	if err != nil {
 		clear(out)
-		return apiErr(http.StatusBadRequest, CodeInvalidBase64, "a bytes field is not valid standard base64 (with padding)")
+		return apiErr(http.StatusBadRequest, errcode.InvalidBase64, "a bytes field is not valid standard base64 (with padding)")
 	}
 	*b = out[:n:n]
 	return nil
@@ -142,7 +144,7 @@ type errorDetail struct {
 // message.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e := s.errs.classify(err)
-	if e.Status >= 500 && e.Code != CodeInternal {
+	if e.Status >= 500 && e.Code != errcode.Internal {
 		w.Header().Set("Retry-After", "1")
 	}
 	if e.Status >= 500 {

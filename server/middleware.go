@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"runtime/debug"
 	"time"
+
+	"github.com/keyward/keyward/errcode"
 )
 
 // securityHeaders are sent on every response, whatever produced it: a
@@ -75,9 +77,9 @@ func (w *recorder) WriteHeader(code int) {
 	w.status = code
 	if w.r.Pattern == "" && (code == http.StatusNotFound || code == http.StatusMethodNotAllowed) {
 		w.swallow = true
-		e := apiErr(http.StatusNotFound, CodeNotFound, "no such endpoint (see /v1/openapi.json)")
+		e := apiErr(http.StatusNotFound, errcode.NotFound, "no such endpoint (see /v1/openapi.json)")
 		if code == http.StatusMethodNotAllowed {
-			e = apiErr(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "method not allowed on this endpoint (see the Allow header)")
+			e = apiErr(http.StatusMethodNotAllowed, errcode.MethodNotAllowed, "method not allowed on this endpoint (see the Allow header)")
 		}
 		h := w.ResponseWriter.Header()
 		h.Del("Content-Length")
@@ -125,7 +127,7 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 				// the client sees a fixed message.
 				s.log.Error("panic", "request_id", ri.id, "route", r.Pattern, "stack", string(debug.Stack()))
 				if !rec.wrote {
-					s.writeError(rec, r, apiErr(http.StatusInternalServerError, CodeInternal, "internal error; the request id identifies it in the server log"))
+					s.writeError(rec, r, apiErr(http.StatusInternalServerError, errcode.Internal, "internal error; the request id identifies it in the server log"))
 				}
 			}
 			route := r.Pattern

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/keyward/keyward/errcode"
 )
 
 // TestPanicAnswers500WithHeaders recovers a handler's panic into a 500 with
@@ -112,8 +114,8 @@ func TestErrorTableCoversCodes(t *testing.T) {
 			t.Errorf("code %s is not in openapi.json", m.code)
 		}
 	}
-	for _, c := range []string{CodeUnauthenticated, CodeForbidden, CodeNotFound, CodeMethodNotAllowed, CodeInvalidJSON, CodeInvalidRequest,
-		CodeInvalidBase64, CodeUnsupportedMediaType, CodeBodyTooLarge, CodeBatchTooLarge, CodeRateLimited, CodeInternal, CodeJobNotFound} {
+	for _, c := range []string{errcode.Unauthenticated, errcode.Forbidden, errcode.NotFound, errcode.MethodNotAllowed, errcode.InvalidJSON, errcode.InvalidRequest,
+		errcode.InvalidBase64, errcode.UnsupportedMediaType, errcode.BodyTooLarge, errcode.BatchTooLarge, errcode.RateLimited, errcode.Internal, errcode.JobNotFound} {
 		if !enum[c] {
 			t.Errorf("code %s is not in openapi.json", c)
 		}

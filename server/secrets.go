@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/keyward/keyward/policy"
+	"github.com/keyward/keyward/errcode"
 	"github.com/keyward/keyward/secret"
 	"github.com/keyward/keyward/secretstore"
 )
@@ -35,23 +35,6 @@ func (s *Server) secretRoutes(mux *http.ServeMux) {
 	mux.Handle("DELETE /v1/orgs/{org}/secrets/{name}", s.v1(actionSecretDel, s.deleteSecret))
 	mux.Handle("POST /v1/orgs/{org}/secrets/{name}/reveal", s.v1(actionSecretShow, s.revealSecret))
 	mux.Handle("GET /v1/orgs/{org}/secrets", s.v1(actionSecretList, s.listSecrets))
-}
-
-// extraMappings maps the policy and secret-store sentinels.
-func extraMappings() []mapping {
-	return []mapping{
-		{policy.ErrUnauthenticated, http.StatusUnauthorized, CodeUnauthenticated, "a valid bearer token is required"},
-		{policy.ErrForbidden, http.StatusForbidden, CodeForbidden, "this token's grants do not allow it"},
-		{policy.ErrInvalidGrant, http.StatusBadRequest, CodeInvalidRequest, ""},
-		{secretstore.ErrNotFound, http.StatusNotFound, CodeSecretNotFound, "no such secret"},
-		{secretstore.ErrInvalidName, http.StatusBadRequest, CodeInvalidName, ""},
-		{secretstore.ErrInvalidKind, http.StatusBadRequest, CodeInvalidKind, ""},
-		{secretstore.ErrInvalidHint, http.StatusBadRequest, CodeInvalidHint, ""},
-		{secretstore.ErrTooLarge, http.StatusRequestEntityTooLarge, CodeTooLarge, ""},
-		{secretstore.ErrEmptyValue, http.StatusBadRequest, CodeInvalidRequest, "value is empty"},
-		{secretstore.ErrInvalidRevision, http.StatusBadRequest, CodeInvalidRequest, ""},
-		{secretstore.ErrConflict, http.StatusConflict, CodeRevisionConflict, "the secret changed since that revision; read it again"},
-	}
 }
 
 type putSecretRequest struct {
@@ -92,10 +75,10 @@ func (s *Server) putSecret(w http.ResponseWriter, r *http.Request, p Principal) 
 	clear(req.Value)
 	defer value.Wipe()
 	if req.Value == nil {
-		return apiErr(http.StatusBadRequest, CodeInvalidRequest, "value is required")
+		return apiErr(http.StatusBadRequest, errcode.InvalidRequest, "value is required")
 	}
 	if req.IfRevision < 0 {
-		return apiErr(http.StatusBadRequest, CodeInvalidRequest, "if_revision must be 0 or more")
+		return apiErr(http.StatusBadRequest, errcode.InvalidRequest, "if_revision must be 0 or more")
 	}
 	ctx := r.Context()
 	ev := s.event(r, p.TokenID(), actionSecretPut, org, name, outcomeAllowed, "")
@@ -179,7 +162,7 @@ func (s *Server) listSecrets(w http.ResponseWriter, r *http.Request, p Principal
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxListLimit {
-			return apiErr(http.StatusBadRequest, CodeInvalidRequest, "limit must be between 1 and "+strconv.Itoa(maxListLimit))
+			return apiErr(http.StatusBadRequest, errcode.InvalidRequest, "limit must be between 1 and "+strconv.Itoa(maxListLimit))
 		}
 		limit = n
 	}

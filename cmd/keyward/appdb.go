@@ -79,7 +79,11 @@ func checkAppDSN(dsn string) error {
 
 // openJobs opens the engine and keyward's store as a job store. Jobs
 // encrypt many values, so the engine reserves usage in blocks.
-func (a *app) openJobs(ctx context.Context) (*keyward.Engine, store.Store, store.JobStore, func(), error) {
+//
+// With audited, it opens the deployment's audit log too (openAudit): the
+// commands that decrypt and re-encrypt rows record their runs; a log that
+// cannot be opened stops them before anything is done.
+func (a *app) openJobs(ctx context.Context, audited bool) (*keyward.Engine, store.Store, store.JobStore, func(), error) {
 	c, err := a.config()
 	if err != nil {
 		return nil, nil, nil, nil, err
@@ -100,7 +104,14 @@ func (a *app) openJobs(ctx context.Context) (*keyward.Engine, store.Store, store
 		d.Close()
 		return nil, nil, nil, nil, err
 	}
-	return eng, d.Store, js, func() { eng.Close(); d.Close() }, nil
+	if audited {
+		if err := a.openAudit(ctx, d); err != nil {
+			eng.Close()
+			d.Close()
+			return nil, nil, nil, nil, err
+		}
+	}
+	return eng, d.Store, js, func() { a.closeAudit(); eng.Close(); d.Close() }, nil
 }
 
 // jobUsageBlock is how many encryptions a re-encryption process reserves

@@ -20,9 +20,7 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/config"
-	"github.com/keyward/keyward/keyring"
-	"github.com/keyward/keyward/policy"
-	"github.com/keyward/keyward/secretstore"
+	"github.com/keyward/keyward/errcode"
 	"github.com/keyward/keyward/store"
 )
 
@@ -115,7 +113,8 @@ func (a *app) requestID() string {
 }
 
 // audit records the decision on ev's action: allowed when opErr is nil,
-// failed with the stable code of opErr otherwise. It fills the token id,
+// failed with the stable code of opErr otherwise (errcode.Code, the
+// codes the server uses). It fills the token id,
 // the request id and the outcome, and makes the caller's text fit an event.
 //
 // It returns opErr when the operation failed: a failed operation's error
@@ -125,6 +124,12 @@ func (a *app) requestID() string {
 // caller must then not print a plaintext, and reports the change as
 // unaudited.
 func (a *app) audit(ctx context.Context, ev audit.Event, opErr error) error {
+	return a.auditCoded(ctx, ev, opErr, errcode.Code(opErr))
+}
+
+// auditCoded is audit with the failed event's code given: code is recorded
+// when opErr is not nil (a job's outcome, see jobaudit.go).
+func (a *app) auditCoded(ctx context.Context, ev audit.Event, opErr error, code string) error {
 	if a.auditLog == nil {
 		return opErr
 	}
@@ -132,7 +137,7 @@ func (a *app) audit(ctx context.Context, ev audit.Event, opErr error) error {
 	ev.Org, ev.Name, ev.Context = auditText(ev.Org), auditText(ev.Name), auditText(ev.Context)
 	ev.Outcome = audit.Allowed
 	if opErr != nil {
-		ev.Outcome, ev.Code = audit.Failed, auditCode(opErr)
+		ev.Outcome, ev.Code = audit.Failed, code
 	}
 	err := a.auditLog.Record(ctx, ev)
 	switch {
@@ -166,60 +171,4 @@ func auditText(s string) string {
 		s = s[:cut] + "…"
 	}
 	return s
-}
-
-// auditCodes maps the errors a command can meet to the stable codes of
-// failed events, in the order they are tried; the codes are the server's
-// where it has the same (server/errors.go).
-func auditCodes() []struct {
-	err  error
-	code string
-} {
-	return []struct {
-		err  error
-		code string
-	}{
-		{keyward.ErrDecrypt, "decrypt_failed"},
-		{keyward.ErrMalformed, "malformed_ciphertext"},
-		{keyward.ErrUnsupported, "unsupported_format"},
-		{keyward.ErrInvalidOrg, "invalid_org"},
-		{keyward.ErrUnknownOrg, "unknown_org"},
-		{keyward.ErrOrgExists, "org_exists"},
-		{keyward.ErrShredded, "org_shredded"},
-		{keyward.ErrUnknownVersion, "unknown_key_version"},
-		{keyward.ErrUnknownLegacyKey, "unknown_key_version"},
-		{keyward.ErrRetired, "key_retired"},
-		{keyward.ErrDestroyed, "key_destroyed"},
-		{keyward.ErrActiveVersion, "active_version"},
-		{keyward.ErrInUse, "key_in_use"},
-		{keyward.ErrKeyExists, "key_exists"},
-		{keyward.ErrTooLarge, "too_large"},
-		{keyward.ErrInvalidContext, "invalid_context"},
-		{keyring.ErrNotRotatable, "kek_not_rotatable"},
-		{keyward.ErrKEKUnavailable, "kek_unavailable"},
-		{keyward.ErrUnavailable, "unavailable"},
-		{secretstore.ErrNotFound, "secret_not_found"},
-		{secretstore.ErrInvalidName, "invalid_name"},
-		{secretstore.ErrInvalidKind, "invalid_kind"},
-		{secretstore.ErrInvalidHint, "invalid_hint"},
-		{secretstore.ErrTooLarge, "too_large"},
-		{secretstore.ErrEmptyValue, "invalid_request"},
-		{secretstore.ErrInvalidRevision, "invalid_request"},
-		{secretstore.ErrConflict, "revision_conflict"},
-		{policy.ErrNoSuchToken, "token_not_found"},
-		{policy.ErrInvalidGrant, "invalid_request"},
-		{context.DeadlineExceeded, "timeout"},
-		{context.Canceled, "canceled"},
-	}
-}
-
-// auditCode is the stable code of a failed operation's error; "internal"
-// for an error no sentinel names (its text may name internals).
-func auditCode(err error) string {
-	for _, c := range auditCodes() {
-		if errors.Is(err, c.err) {
-			return c.code
-		}
-	}
-	return "internal"
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -83,7 +84,12 @@ func failuresJSON(fs []store.JobFailure) []failureJSON {
 
 // runJob runs a re-encryption job with progress, prints its summary and
 // returns an error if it did not complete or rows failed.
-func (a *app) runJob(cmd string, js store.JobStore, t reencrypt.Target, conv *reencrypt.Converter, opts reencrypt.Options, ctxRun func(reencrypt.Options) (reencrypt.Summary, error)) (reencrypt.Summary, error) {
+// ja records its start (before any row is read: a start that cannot be
+// recorded stops it) and its end.
+func (a *app) runJob(ctx context.Context, ja *jobAudit, cmd string, js store.JobStore, t reencrypt.Target, conv *reencrypt.Converter, opts reencrypt.Options, ctxRun func(reencrypt.Options) (reencrypt.Summary, error)) (reencrypt.Summary, error) {
+	if err := ja.start(ctx); err != nil {
+		return reencrypt.Summary{}, err
+	}
 	start := time.Now()
 	var bar *progress
 	opts.Progress = func(j store.Job) {
@@ -102,8 +108,9 @@ func (a *app) runJob(cmd string, js store.JobStore, t reencrypt.Target, conv *re
 	}
 	elapsed := time.Since(start).Seconds()
 	j := sum.Job
+	auditErr := ja.finish(ctx, j.State, sum.Mine, err)
 	if j.ID == "" && err != nil {
-		return sum, err
+		return sum, ja.unaudited(err, auditErr)
 	}
 	m := sum.Mine
 	out := summaryJSON{Job: j.ID, Target: t.Name(), State: string(j.State), Resumed: sum.Resumed,
@@ -114,16 +121,22 @@ func (a *app) runJob(cmd string, js store.JobStore, t reencrypt.Target, conv *re
 		out.Rate = float64(m.Done) / elapsed
 	}
 	a.printSummary(cmd, out)
+	return sum, ja.unaudited(jobError(cmd, j, opts, err), auditErr)
+}
+
+// jobError is what a job run reports: err explained, or the failed rows of
+// a job that completed.
+func jobError(cmd string, j store.Job, opts reencrypt.Options, err error) error {
 	if err != nil {
 		if errors.Is(err, reencrypt.ErrTooManyFailures) {
-			return sum, fmt.Errorf("%s stopped: more than %d rows failed (ids above); fix them or raise --max-failures, then run it again", cmd, opts.MaxFailures)
+			return fmt.Errorf("%s stopped: more than %d rows failed (ids above); fix them or raise --max-failures, then run it again", cmd, opts.MaxFailures)
 		}
-		return sum, fmt.Errorf("%s interrupted: %w (run the same command again to resume)", cmd, err)
+		return fmt.Errorf("%s interrupted: %w (run the same command again to resume)", cmd, err)
 	}
 	if j.Failed > 0 {
-		return sum, fmt.Errorf("%s finished, but %d rows failed (ids above) and were left as they are", cmd, j.Failed)
+		return fmt.Errorf("%s finished, but %d rows failed (ids above) and were left as they are", cmd, j.Failed)
 	}
-	return sum, nil
+	return nil
 }
 
 // printSummary prints the summary for humans on stdout, or as one JSON line.

@@ -96,17 +96,18 @@ With --dry-run it only reports what it would change. See docs/REENCRYPT.md.`,
 			if err != nil {
 				return err
 			}
-			eng, st, js, done, err := a.openJobs(ctx)
+			eng, st, js, done, err := a.openJobs(ctx, true)
 			if err != nil {
 				return err
 			}
 			defer done()
 			conv := &reencrypt.Converter{Sealer: eng, Fernet: fk, Text: tbl.Text()}
+			ja := a.newJobAudit("migrate", "", tbl.Name(), jf.dryRun)
 			if jf.dryRun {
-				return a.dryRun(ctx, "migrate", tbl, conv, jf.batch)
+				return a.dryRun(ctx, ja, "migrate", tbl, conv, jf.batch)
 			}
 			opts := jf.options("migrate", "")
-			sum, err := a.runJob("migrate", js, tbl, conv, opts, func(o reencrypt.Options) (reencrypt.Summary, error) {
+			sum, err := a.runJob(ctx, ja, "migrate", js, tbl, conv, opts, func(o reencrypt.Options) (reencrypt.Summary, error) {
 				return reencrypt.Run(ctx, js, tbl, conv, o)
 			})
 			if sum.Job.State == store.JobDone {
@@ -137,17 +138,21 @@ func (f *jobFlags) add(cmd *cobra.Command, dry bool) {
 }
 
 // dryRun walks the target without writing and prints what a run would do.
-func (a *app) dryRun(ctx context.Context, cmd string, t reencrypt.Target, conv *reencrypt.Converter, batch int) error {
+// ja records its start and its end as a dry run.
+func (a *app) dryRun(ctx context.Context, ja *jobAudit, cmd string, t reencrypt.Target, conv *reencrypt.Converter, batch int) error {
+	if err := ja.start(ctx); err != nil {
+		return err
+	}
 	start := time.Now()
 	total, err := t.Count(ctx)
 	if err != nil {
-		return err
+		return ja.unaudited(err, ja.finish(ctx, "", store.JobProgress{}, err))
 	}
 	bar := a.newProgressOf(cmd+" --dry-run "+t.Name(), "rows", total)
 	p, failures, err := reencrypt.DryRun(ctx, t, conv, batch, func(done int64) { bar.update(done, total, false) })
 	bar.update(p.Done, total, true)
-	if err != nil {
-		return err
+	if auditErr := ja.finish(ctx, "", p, err); err != nil || auditErr != nil {
+		return ja.unaudited(err, auditErr)
 	}
 	out := summaryJSON{Target: t.Name(), State: "dry-run", DryRun: true, Total: total, Done: p.Done,
 		Rewritten: p.Rewritten, Current: p.Current, Skipped: p.Skipped, Failed: p.Failed,
@@ -221,7 +226,7 @@ references, which retire and destroy consult.`,
 			if err != nil {
 				return err
 			}
-			eng, st, _, done, err := a.openJobs(ctx)
+			eng, st, _, done, err := a.openJobs(ctx, false)
 			if err != nil {
 				return err
 			}

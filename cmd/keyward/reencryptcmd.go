@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/reencrypt"
 	"github.com/keyward/keyward/store"
 )
@@ -28,7 +29,7 @@ interrupt it at any time and run it again to resume. See docs/REENCRYPT.md.`,
 				return err
 			}
 			ctx := cmd.Context()
-			eng, st, js, done, err := a.openJobs(ctx)
+			eng, st, js, done, err := a.openJobs(ctx, true)
 			if err != nil {
 				return err
 			}
@@ -37,19 +38,20 @@ interrupt it at any time and run it again to resume. See docs/REENCRYPT.md.`,
 			if !ok {
 				return errNoSecretStore
 			}
+			t := reencrypt.NewSecrets(ss, org)
+			ja := a.newJobAudit("reencrypt", org, t.Name(), jf.dryRun)
 			if org != "" {
 				if _, err := st.Org(ctx, org); errors.Is(err, store.ErrNotFound) {
-					return fmt.Errorf("unknown organization %q (see keyward org list)", org)
+					return ja.refused(ctx, fmt.Errorf("%w %q (see keyward org list)", keyward.ErrUnknownOrg, org))
 				} else if err != nil {
 					return err
 				}
 			}
-			t := reencrypt.NewSecrets(ss, org)
 			conv := &reencrypt.Converter{Sealer: eng}
 			if jf.dryRun {
-				return a.dryRun(ctx, "reencrypt", t, conv, jf.batch)
+				return a.dryRun(ctx, ja, "reencrypt", t, conv, jf.batch)
 			}
-			_, err = a.runJob("reencrypt", js, t, conv, jf.options("reencrypt", org), func(o reencrypt.Options) (reencrypt.Summary, error) {
+			_, err = a.runJob(ctx, ja, "reencrypt", js, t, conv, jf.options("reencrypt", org), func(o reencrypt.Options) (reencrypt.Summary, error) {
 				return reencrypt.Run(ctx, js, t, conv, o)
 			})
 			return err
