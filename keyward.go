@@ -102,35 +102,6 @@ type Engine struct {
 	closed   bool
 	bg       sync.WaitGroup
 	rotating singleflight.Group // one automatic rotation per org at a time
-	// aads recycles the buffers Encrypt and Decrypt build an AAD in. An
-	// AAD (org id, key version, context) is not secret; pooling it keeps
-	// each call's allocation to its result, as with crypto/cipher itself.
-	aads sync.Pool
-}
-
-// aadBuf is a pooled AAD buffer (a pointer, so Put does not allocate).
-type aadBuf struct{ b []byte }
-
-// maxPooledAAD bounds the buffers kept in the pool; an AAD with a longer
-// context (up to MaxContextSize) is built in a buffer of its own.
-const maxPooledAAD = 256
-
-// buildAAD returns key's AAD for aadContext in a pooled buffer; the caller
-// hands ab back to putAAD once the AEAD call returned.
-func (e *Engine) buildAAD(key *keyring.Key, aadContext string) (ab *aadBuf, aad []byte) {
-	ab, _ = e.aads.Get().(*aadBuf)
-	if ab == nil {
-		ab = &aadBuf{b: make([]byte, 0, maxPooledAAD)}
-	}
-	aad = format.AppendAADContext(append(ab.b[:0], key.AADPrefix...), aadContext)
-	return ab, aad
-}
-
-func (e *Engine) putAAD(ab *aadBuf, aad []byte) {
-	if cap(aad) <= maxPooledAAD {
-		ab.b = aad[:0]
-		e.aads.Put(ab)
-	}
 }
 
 // Open returns an Engine over st (where wrapped keys live) and kek (which
@@ -221,12 +192,13 @@ func (e *Engine) Encrypt(ctx context.Context, org string, plaintext []byte, aadC
 	if err := e.ring.Reserve(ctx, key); err != nil {
 		return nil, err
 	}
-	// The one allocation is the result; the AAD is built in a pooled buffer.
+	// One allocation holds the result and, behind it, the AAD: no pool, no
+	// second allocation. The returned slice's capacity stops at the result.
 	n := format.SealedSize(key.Version, len(plaintext))
-	ab, aad := e.buildAAD(key, aadContext)
-	out := format.Seal(make([]byte, 0, n), key.AEAD, key.Version, plaintext, aad)
-	e.putAAD(ab, aad)
-	return out, nil
+	buf := make([]byte, n, n+format.AADSize(org, aadContext))
+	aad := format.AppendAADContext(append(buf[n:], key.AADPrefix...), aadContext)
+	out := format.Seal(buf[:0:n], key.AEAD, key.Version, plaintext, aad)
+	return out[:n:n], nil
 }
 
 // EncryptText is Encrypt returning the text form, kw1:<version>:<base64url>,
@@ -283,16 +255,20 @@ func (e *Engine) DecryptField(ctx context.Context, org string, f format.Field, a
 	if err != nil {
 		return nil, err
 	}
-	// As in Encrypt: the one allocation is the plaintext. Validate admits
-	// only format V1, whose AAD prefix the key holds.
+	// As in Encrypt: the plaintext and, behind it, the AAD share one allocation.
 	n := len(f.Sealed) - format.Overhead
-	ab, aad := e.buildAAD(key, aadContext)
-	pt, err := format.Open(make([]byte, 0, n), key.AEAD, f, aad)
-	e.putAAD(ab, aad)
+	buf := make([]byte, n, n+format.AADSize(org, aadContext))
+	aad := buf[n:]
+	if f.Version == format.V1 {
+		aad = format.AppendAADContext(append(aad, key.AADPrefix...), aadContext)
+	} else {
+		aad = format.AppendAAD(aad, f.Version, org, f.KeyVersion, aadContext)
+	}
+	pt, err := format.Open(buf[:0:n], key.AEAD, f, aad)
 	if err != nil {
 		return nil, err
 	}
-	return pt, nil
+	return pt[:n:n], nil
 }
 
 // checkInput enforces the size limits and the context rules.
