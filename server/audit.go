@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strings"
-	"unicode/utf8"
 
 	"golang.org/x/sync/errgroup"
 
@@ -29,34 +27,10 @@ type Auditor interface {
 }
 
 func (s *Server) event(r *http.Request, tokenID, action, org, name string, o audit.Outcome, code string) Event {
-	return Event{RequestID: info(r.Context()).id, TokenID: tokenID, Org: auditText(org), Action: action, Name: auditText(name), Outcome: o, Code: code}
+	return Event{RequestID: info(r.Context()).id, TokenID: tokenID, Org: audit.Text(org), Action: action, Name: audit.Text(name), Outcome: o, Code: code}
 }
 
-func withContext(e Event, c string) Event { e.Context = auditText(c); return e }
-
-// maxAuditText bounds what an event repeats of a caller's input: contexts
-// and names are at most 1 KiB when valid, org ids 64 bytes.
-const maxAuditText = 1024
-
-// auditText makes caller input (an org, a name, a context as sent, valid
-// or not) fit an audit event: valid UTF-8 without NUL bytes, at most
-// maxAuditText bytes, marked with "…" where it was cut. An event is kept
-// for every request, even one whose input the engine refuses.
-func auditText(s string) string {
-	if len(s) <= maxAuditText && utf8.ValidString(s) && !strings.ContainsRune(s, 0) {
-		return s
-	}
-	s = strings.ToValidUTF8(s, "\ufffd")
-	s = strings.ReplaceAll(s, "\x00", "\ufffd")
-	if len(s) > maxAuditText {
-		cut := maxAuditText
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return s
-}
+func withContext(e Event, c string) Event { e.Context = audit.Text(c); return e }
 
 func withVersion(e Event, v uint32) Event { e.KeyVersion = v; return e }
 

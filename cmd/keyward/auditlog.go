@@ -14,8 +14,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/audit"
@@ -134,7 +132,7 @@ func (a *app) auditCoded(ctx context.Context, ev audit.Event, opErr error, code 
 		return opErr
 	}
 	ev.TokenID, ev.RequestID = cliTokenID, a.requestID()
-	ev.Org, ev.Name, ev.Context = auditText(ev.Org), auditText(ev.Name), auditText(ev.Context)
+	ev.Org, ev.Name, ev.Context = audit.Text(ev.Org), audit.Text(ev.Name), audit.Text(ev.Context)
 	ev.Outcome = audit.Allowed
 	if opErr != nil {
 		ev.Outcome, ev.Code = audit.Failed, code
@@ -148,27 +146,4 @@ func (a *app) auditCoded(ctx context.Context, ev audit.Event, opErr error, code 
 		return opErr
 	}
 	return fmt.Errorf("%w: %w", errAuditUnavailable, err)
-}
-
-// maxAuditText bounds what an event repeats of the operator's input.
-const maxAuditText = 1024
-
-// auditText makes operator input (an org, a name, a context, valid or not)
-// fit an audit event: valid UTF-8 without NUL bytes, at most maxAuditText
-// bytes, marked with "…" where it was cut. As on the server, an event is
-// kept for every decision, even on input the engine refuses.
-func auditText(s string) string {
-	if len(s) <= maxAuditText && utf8.ValidString(s) && !strings.ContainsRune(s, 0) {
-		return s
-	}
-	s = strings.ToValidUTF8(s, "\ufffd")
-	s = strings.ReplaceAll(s, "\x00", "\ufffd")
-	if len(s) > maxAuditText {
-		cut := maxAuditText
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return s
 }
