@@ -108,11 +108,14 @@ type CipherItem struct {
 type plaintextWire struct {
 	Plaintext  []byte     `json:"plaintext"`
 	KeyVersion uint32     `json:"key_version"`
+	FernetKey  uint32     `json:"fernet_key"`
 	Error      *itemError `json:"error"`
 }
 
 // Decrypt decrypts one ciphertext of org with its context. The plaintext
-// is returned as a secret (wipe it when done).
+// is returned as a secret (wipe it when done), with the key version that
+// sealed it; the version is 0 for a legacy Fernet token (opened by one of
+// the org's imported Fernet keys: see DecryptBatch's FernetKey).
 func (c *Client) Decrypt(ctx context.Context, org, ciphertext, aadContext string) (secret.Bytes, uint32, error) {
 	var out plaintextWire
 	if err := c.do(ctx, http.MethodPost, "/v1/orgs/"+esc(org)+"/decrypt", CipherItem{ciphertext, aadContext}, &out); err != nil {
@@ -127,7 +130,10 @@ func (c *Client) Decrypt(ctx context.Context, org, ciphertext, aadContext string
 type DecryptResult struct {
 	Plaintext  secret.Bytes
 	KeyVersion uint32
-	Err        error
+	// FernetKey is the id of the org's imported Fernet key that opened a
+	// legacy Fernet token (KeyVersion is then 0).
+	FernetKey uint32
+	Err       error
 }
 
 // DecryptBatch decrypts many ciphertexts in one request, in order.
@@ -140,7 +146,7 @@ func (c *Client) DecryptBatch(ctx context.Context, org string, items []CipherIte
 	}
 	res := make([]DecryptResult, len(out.Items))
 	for i, it := range out.Items {
-		res[i] = DecryptResult{secret.New(it.Plaintext), it.KeyVersion, it.Error.err(http.StatusOK)}
+		res[i] = DecryptResult{Plaintext: secret.New(it.Plaintext), KeyVersion: it.KeyVersion, FernetKey: it.FernetKey, Err: it.Error.err(http.StatusOK)}
 		clear(it.Plaintext)
 	}
 	return res, nil

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/keyward/keyward/format"
+	"github.com/keyward/keyward/format/fernet"
 )
 
 // Encrypt, decrypt and rewrap, each single ({plaintext|ciphertext,
@@ -148,6 +149,7 @@ func (s *Server) openAll(w http.ResponseWriter, r *http.Request, p Principal, ac
 		ct        []byte
 		version   uint32
 		rewrapped bool
+		fernet    uint32 // the imported Fernet key that opened a legacy token
 		err       error
 	}
 	res := make([]result, len(items))
@@ -161,10 +163,22 @@ func (s *Server) openAll(w http.ResponseWriter, r *http.Request, p Principal, ac
 	for i, it := range items {
 		ct := it.value
 		f, err := format.Parse(ct)
-		if err == nil {
+		switch {
+		case err == nil:
 			res[i].version = f.KeyVersion
 			if action == actionDecrypt {
 				res[i].pt, err = s.eng.DecryptField(ctx, org, f, it.context)
+			} else {
+				res[i].ct, res[i].rewrapped, err = s.eng.Rewrap(ctx, org, ct, it.context)
+			}
+		case fernet.LooksLike(ct):
+			// A legacy Fernet token of an org that imported its key (issue 6):
+			// the engine opens it; the answer and the event name the key.
+			if ref, rerr := s.eng.KeyRefOf(ctx, org, ct); rerr == nil {
+				res[i].fernet = ref.Version
+			}
+			if action == actionDecrypt {
+				res[i].pt, err = s.eng.Decrypt(ctx, org, ct, it.context)
 			} else {
 				res[i].ct, res[i].rewrapped, err = s.eng.Rewrap(ctx, org, ct, it.context)
 			}
@@ -173,7 +187,11 @@ func (s *Server) openAll(w http.ResponseWriter, r *http.Request, p Principal, ac
 		if err != nil {
 			nerr++
 		}
-		evs[i] = s.outcome(withVersion(withContext(s.event(r, p.TokenID(), action, org, "", "", ""), it.context), res[i].version), err)
+		name := ""
+		if res[i].fernet != 0 {
+			name = "fernet:" + strconv.FormatUint(uint64(res[i].fernet), 10)
+		}
+		evs[i] = s.outcome(withVersion(withContext(s.event(r, p.TokenID(), action, org, name, "", ""), it.context), res[i].version), err)
 	}
 	s.metrics.count(action, len(items)-nerr, nerr)
 	if err := s.recordAll(ctx, evs); err != nil {
@@ -195,8 +213,13 @@ func (s *Server) openAll(w http.ResponseWriter, r *http.Request, p Principal, ac
 		if action == actionDecrypt {
 			out = append(out, `{"plaintext":"`...)
 			out = base64.StdEncoding.AppendEncode(out, rs.pt)
-			out = append(out, `","key_version":`...)
-			out = strconv.AppendUint(out, uint64(rs.version), 10)
+			if rs.fernet != 0 {
+				out = append(out, `","fernet_key":`...)
+				out = strconv.AppendUint(out, uint64(rs.fernet), 10)
+			} else {
+				out = append(out, `","key_version":`...)
+				out = strconv.AppendUint(out, uint64(rs.version), 10)
+			}
 		} else {
 			nf, err := format.Parse(rs.ct)
 			if err != nil { // cannot happen: the engine just produced it
