@@ -1,10 +1,8 @@
 package storetest
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -93,38 +91,7 @@ func checkErr(t *testing.T, call string, err, want error) bool {
 
 // keyDiff describes how got differs from want, comparing every field; ""
 // means equal. A nil and an empty Wrapped are equal.
-func keyDiff(got, want store.KeyVersion) string {
-	var d []string
-	add := func(field string, g, w any) { d = append(d, fmt.Sprintf("%s: got %v, want %v", field, g, w)) }
-	if got.Org != want.Org {
-		add("Org", got.Org, want.Org)
-	}
-	if got.Version != want.Version {
-		add("Version", got.Version, want.Version)
-	}
-	if got.State != want.State {
-		add("State", got.State, want.State)
-	}
-	if got.KEKID != want.KEKID {
-		add("KEKID", got.KEKID, want.KEKID)
-	}
-	if got.KEKVersion != want.KEKVersion {
-		add("KEKVersion", got.KEKVersion, want.KEKVersion)
-	}
-	if !bytes.Equal(got.Wrapped, want.Wrapped) {
-		add("Wrapped", fmt.Sprintf("%q", got.Wrapped), fmt.Sprintf("%q", want.Wrapped))
-	}
-	if got.Usage != want.Usage {
-		add("Usage", got.Usage, want.Usage)
-	}
-	if !got.CreatedAt.Equal(want.CreatedAt) {
-		add("CreatedAt", got.CreatedAt, want.CreatedAt)
-	}
-	if !got.UpdatedAt.Equal(want.UpdatedAt) {
-		add("UpdatedAt", got.UpdatedAt, want.UpdatedAt)
-	}
-	return strings.Join(d, "; ")
-}
+func keyDiff(got, want store.KeyVersion) string { return fieldDiff(got, want) }
 
 // checkKey compares a stored version with want on every field, times included.
 func checkKey(t *testing.T, call string, got, want store.KeyVersion) {

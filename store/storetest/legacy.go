@@ -1,7 +1,6 @@
 package storetest
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"sync"
@@ -54,14 +53,7 @@ func mustLegacy(t *testing.T, ls store.LegacyKeyStore, org string) []store.Legac
 }
 
 func legacyDiff(got, want store.LegacyKey) string {
-	switch {
-	case got.Org != want.Org, got.ID != want.ID, got.Kind != want.Kind, got.State != want.State,
-		got.Fingerprint != want.Fingerprint, got.KEKID != want.KEKID, got.KEKVersion != want.KEKVersion:
-		return fmt.Sprintf("got %+v, want %+v", got, want)
-	case !bytes.Equal(got.Wrapped, want.Wrapped):
-		return fmt.Sprintf("Wrapped: got %q, want %q", got.Wrapped, want.Wrapped)
-	}
-	return ""
+	return fieldDiff(got, want, "CreatedAt", "UpdatedAt")
 }
 
 func testLegacyAddAndList(t *testing.T, s store.Store) {

@@ -1,10 +1,8 @@
 package storetest
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"strings"
 	"testing"
 
 	"github.com/keyward/keyward/store"
@@ -60,38 +58,7 @@ func mustGetSecret(t *testing.T, ss store.SecretStore, org, name string) store.S
 
 // secretDiff describes how got differs from want on every field; "" means
 // equal.
-func secretDiff(got, want store.Secret) string {
-	var d []string
-	add := func(field string, g, w any) { d = append(d, fmt.Sprintf("%s: got %v, want %v", field, g, w)) }
-	if got.Org != want.Org {
-		add("Org", got.Org, want.Org)
-	}
-	if got.Name != want.Name {
-		add("Name", got.Name, want.Name)
-	}
-	if got.Kind != want.Kind {
-		add("Kind", got.Kind, want.Kind)
-	}
-	if got.Hint != want.Hint {
-		add("Hint", got.Hint, want.Hint)
-	}
-	if !bytes.Equal(got.Ciphertext, want.Ciphertext) {
-		add("Ciphertext", fmt.Sprintf("%q", got.Ciphertext), fmt.Sprintf("%q", want.Ciphertext))
-	}
-	if got.KeyVersion != want.KeyVersion {
-		add("KeyVersion", got.KeyVersion, want.KeyVersion)
-	}
-	if got.Revision != want.Revision {
-		add("Revision", got.Revision, want.Revision)
-	}
-	if !got.CreatedAt.Equal(want.CreatedAt) {
-		add("CreatedAt", got.CreatedAt, want.CreatedAt)
-	}
-	if !got.UpdatedAt.Equal(want.UpdatedAt) {
-		add("UpdatedAt", got.UpdatedAt, want.UpdatedAt)
-	}
-	return strings.Join(d, "; ")
-}
+func secretDiff(got, want store.Secret) string { return fieldDiff(got, want) }
 
 // checkSecret compares a secret with want on every field, times included.
 func checkSecret(t *testing.T, call string, got, want store.Secret) {

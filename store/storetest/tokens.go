@@ -3,7 +3,6 @@ package storetest
 import (
 	"bytes"
 	"crypto/sha256"
-	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -38,31 +37,7 @@ func newToken(id string, grants ...store.TokenGrant) store.Token {
 }
 
 // tokenDiff describes how got differs from want, times included; "" means equal.
-func tokenDiff(got, want store.Token) string {
-	var d string
-	add := func(field string, g, w any) { d += fmt.Sprintf("; %s: got %v, want %v", field, g, w) }
-	if got.ID != want.ID {
-		add("ID", got.ID, want.ID)
-	}
-	if !bytes.Equal(got.Hash, want.Hash) {
-		add("Hash", fmt.Sprintf("%x", got.Hash), fmt.Sprintf("%x", want.Hash))
-	}
-	if !reflect.DeepEqual(got.Grants, want.Grants) {
-		add("Grants", got.Grants, want.Grants)
-	}
-	if got.Description != want.Description {
-		add("Description", got.Description, want.Description)
-	}
-	for _, f := range []struct {
-		name string
-		g, w time.Time
-	}{{"CreatedAt", got.CreatedAt, want.CreatedAt}, {"ExpiresAt", got.ExpiresAt, want.ExpiresAt}, {"RevokedAt", got.RevokedAt, want.RevokedAt}} {
-		if !f.g.Equal(f.w) {
-			add(f.name, f.g, f.w)
-		}
-	}
-	return d
-}
+func tokenDiff(got, want store.Token) string { return fieldDiff(got, want) }
 
 func testTokenCreateAndFind(t *testing.T, s store.TokenStore) {
 	ctx := t.Context()
