@@ -36,6 +36,10 @@ func (f *jobFlags) check() error {
 		return usagef("--max-rate must not be negative")
 	case f.lease < time.Second:
 		return usagef("--lease must be at least 1s")
+	case f.maxFailures == 0 || f.maxFailures < -1:
+		// The library reads 0 as "the default"; refuse it rather than let
+		// an operator believe the job stops at the first failure.
+		return usagef("--max-failures must be at least 1 (the job stops once more rows than that failed), or -1 for never")
 	}
 	return nil
 }

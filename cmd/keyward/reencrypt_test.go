@@ -45,3 +45,27 @@ func TestCLIReencryptSecrets(t *testing.T) {
 	}
 	kw(t, data, "", "reencrypt", "--org", "nobody").failed(t, "unknown organization")
 }
+
+// TestCLIJobFlagLimits: flags a job cannot honour are usage errors (exit 2)
+// naming the valid range, and nothing runs.
+func TestCLIJobFlagLimits(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "kw")
+	kw(t, data, "", "init").ok(t)
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--max-failures", "0"}, "--max-failures must be at least 1"},
+		{[]string{"--max-failures", "-2"}, "--max-failures must be at least 1"},
+		{[]string{"--batch", "0"}, "--batch must be at least 1"},
+		{[]string{"--workers", "0"}, "--workers must be at least 1"},
+	}
+	for _, tt := range tests {
+		r := kw(t, data, "", append([]string{"reencrypt"}, tt.args...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, tt.want) {
+			t.Errorf("reencrypt %v: exit %d, stderr %q; want exit 2 and %q", tt.args, r.code, r.stderr, tt.want)
+		}
+	}
+	// -1 (never stop) is accepted.
+	kw(t, data, "", "reencrypt", "--max-failures", "-1").ok(t)
+}
