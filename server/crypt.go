@@ -19,15 +19,15 @@ import (
 // authorizeContexts checks capability c for every item's context; the
 // first refusal is recorded and returned.
 func (s *Server) authorizeContexts(r *http.Request, p Principal, action, org string, c Capability, items []cryptItem) error {
-	last := "\x00" // not a valid context: the first item is always checked
-	for _, it := range items {
-		if it.context == last {
+	// Every string, "\x00" included, is a context a client may send: the
+	// first item is always checked (a sentinel value would skip it).
+	for i, it := range items {
+		if i > 0 && it.context == items[i-1].context {
 			continue // batches often repeat one context
 		}
 		if !p.Allows(org, c, it.context) {
 			return s.forbidden(r, p, action, org, "", it.context)
 		}
-		last = it.context
 	}
 	return nil
 }
