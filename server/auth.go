@@ -103,6 +103,15 @@ func (s *Server) authenticate(r *http.Request, action string) (Principal, error)
 		s.recordDenial(ctx, s.event(r, "", action, orgOf(r), "", outcomeDenied, errcode.Unauthenticated))
 		return nil, errUnauthenticated
 	}
+	// An address whose bucket of failed attempts is empty is refused
+	// before the token store is asked: the limit must stop a flood of
+	// well-formed unknown tokens from reaching the store, not just answer
+	// it with 429 after each lookup.
+	if blocked, wait := s.limiter.blocked("addr:" + clientAddr(r)); blocked {
+		s.metrics.denied.WithLabelValues("rate_limited").Inc()
+		msg := "too many unauthenticated requests from this address; retry after " + strconv.Itoa(retryAfter(wait)) + "s"
+		return nil, &rateLimited{apiErr(http.StatusTooManyRequests, errcode.RateLimited, msg), retryAfter(wait)}
+	}
 	p, err := s.auth.Authenticate(ctx, bearer)
 	if err != nil {
 		if !errors.Is(err, policy.ErrUnauthenticated) {

@@ -1,8 +1,14 @@
 package server_test
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
+	"sync/atomic"
 	"testing"
+
+	"github.com/keyward/keyward/server"
 )
 
 // TestNULContextIsAuthorized: the context "\u0000" is a valid (UTF-8)
@@ -44,5 +50,41 @@ func TestNULContextIsAuthorized(t *testing.T) {
 				t.Fatalf("got %d %s, want %d forbidden", got, r.body, want)
 			}
 		})
+	}
+}
+
+// countingAuth is the real authenticator, counting the lookups it is asked
+// for (each one of an unknown token reads the token store).
+type countingAuth struct {
+	server.Authenticator
+	n atomic.Int64
+}
+
+func (c *countingAuth) Authenticate(ctx context.Context, bearer string) (server.Principal, error) {
+	c.n.Add(1)
+	return c.Authenticator.Authenticate(ctx, bearer)
+}
+
+// TestBadTokenFloodSparesTheTokenStore: once an address has used up its
+// bucket of failed authentications, further attempts are refused with 429
+// before the token is looked up; they used to be looked up first, so a flood
+// of well-formed unknown tokens reached the token store at full speed.
+func TestBadTokenFloodSparesTheTokenStore(t *testing.T) {
+	ca := &countingAuth{}
+	f := newFixture(t, &fixtureOptions{
+		limits:   serverRate(0.001, 2),
+		wrapAuth: func(a server.Authenticator) server.Authenticator { ca.Authenticator = a; return ca },
+	})
+	var last response
+	for range 10 {
+		raw := make([]byte, 32)
+		rand.Read(raw)
+		last = f.do(t, "GET", "/v1/orgs/acme/keys", "kw_"+base64.RawURLEncoding.EncodeToString(raw), nil)
+	}
+	if got, want := last.status, 429; got != want {
+		t.Fatalf("tenth unknown token: got %d %s, want %d", got, last.body, want)
+	}
+	if got, want := ca.n.Load(), int64(3); got > want {
+		t.Errorf("token lookups for 10 unknown tokens with a burst of 2: got %d, want at most %d", got, want)
 	}
 }

@@ -69,6 +69,8 @@ type fixtureOptions struct {
 	wrap func(store.Store) store.Store
 	// quiet formats the log at info level and drops it (for benchmarks).
 	quiet bool
+	// wrapAuth replaces the authenticator the server sees (to observe it).
+	wrapAuth func(server.Authenticator) server.Authenticator
 	// postgres runs on PostgreSQL (a schema of its own) instead of SQLite.
 	postgres bool
 }
@@ -120,9 +122,13 @@ func newFixture(t testing.TB, fo *fixtureOptions) *fixture {
 	if fo.quiet {
 		logw, level = io.Discard, slog.LevelInfo
 	}
+	authn := server.PolicyAuthenticator(auth)
+	if fo.wrapAuth != nil {
+		authn = fo.wrapAuth(authn)
+	}
 	srv, err := server.New(server.Options{
 		Engine: eng, Store: st, KEK: d.KEK,
-		Auth: server.PolicyAuthenticator(auth), Audit: alog, Secrets: sec,
+		Auth: authn, Audit: alog, Secrets: sec,
 		Logger: slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: level})),
 		Limits: fo.limits,
 	})

@@ -63,6 +63,26 @@ func (l *limiter) allow(key string) (bool, time.Duration) {
 	return true, 0
 }
 
+// blocked reports, without taking a request, whether key's bucket is
+// empty, and how long until it holds one again. A key without a bucket is
+// not blocked (and gets none).
+func (l *limiter) blocked(key string) (bool, time.Duration) {
+	if l == nil {
+		return false, 0
+	}
+	now := l.now()
+	l.mu.Lock()
+	b, ok := l.buckets[key]
+	l.mu.Unlock()
+	if !ok {
+		return false, 0
+	}
+	if t := b.lim.TokensAt(now); t < 1 {
+		return true, time.Duration((1 - t) / float64(l.limit) * float64(time.Second))
+	}
+	return false, 0
+}
+
 // evict makes room: every bucket idle long enough to have refilled goes;
 // if none has, the least recently seen one goes. Called with mu held.
 func (l *limiter) evict(now time.Time) {
