@@ -29,6 +29,20 @@ func (s *Server) authorizeContexts(r *http.Request, p Principal, action, org str
 			return s.forbidden(r, p, action, org, "", it.context)
 		}
 	}
+	if c == CapEncrypt {
+		return nil
+	}
+	// A legacy Fernet token is bound to no context: the context a client
+	// names for it is not checked by decryption, so a narrow grant
+	// (decrypt:channels.*) must not open the org's every Fernet token by
+	// naming an allowed context. Only a grant covering every context of
+	// the org does: patterns have no escape, so one matches the literal
+	// name "*" only if it is made of wildcards alone (or empty).
+	for _, it := range items {
+		if fernet.LooksLike(it.value) && !p.Allows(org, c, "*") {
+			return s.forbidden(r, p, action, org, "", it.context)
+		}
+	}
 	return nil
 }
 

@@ -38,7 +38,21 @@ func TestFernetTokens(t *testing.T) {
 	if _, err := f.eng.ImportFernetKey(context.Background(), "acme", []byte(v.Key)); err != nil {
 		t.Fatal(err)
 	}
-	tok := f.token(t, 0, "acme/decrypt:channels.*", "acme/rewrap:channels.*")
+	// A Fernet token is bound to no context, so a grant narrowed to some
+	// contexts must not open it by naming one of them; an org-wide grant does.
+	narrow := f.token(t, 0, "acme/decrypt:channels.*", "acme/rewrap:channels.*")
+	for _, action := range []string{"decrypt", "rewrap"} {
+		r := f.do(t, "POST", "/v1/orgs/acme/"+action, narrow, map[string]string{"ciphertext": v.Token, "context": "channels.access_token"})
+		if r.status != 403 || r.code() != "forbidden" || strings.Contains(string(r.body), string(v.Plaintext)) {
+			t.Fatalf("%s of a Fernet token with a narrowed grant: %d %s, want 403 forbidden", action, r.status, r.body)
+		}
+		r = f.do(t, "POST", "/v1/orgs/acme/"+action, narrow, map[string]any{"items": []map[string]string{
+			{"ciphertext": "kw1:1:AAAA", "context": "channels.x"}, {"ciphertext": v.Token, "context": "channels.access_token"}}})
+		if r.status != 403 {
+			t.Fatalf("%s batch holding a Fernet token with a narrowed grant: %d %s, want 403", action, r.status, r.body)
+		}
+	}
+	tok := f.token(t, 0, "acme/decrypt", "acme/rewrap")
 
 	r := f.do(t, "POST", "/v1/orgs/acme/decrypt", tok, map[string]string{"ciphertext": v.Token, "context": "channels.access_token"})
 	var pt struct {
