@@ -61,9 +61,12 @@ type Authority struct {
 	size int
 	now  func() time.Time
 
-	mu     sync.RWMutex
-	cache  map[[sha256.Size]byte]*cached
-	flight singleflight.Group
+	mu    sync.RWMutex
+	cache map[[sha256.Size]byte]*cached
+	// revokes counts Revoke calls (guarded by mu): a fetch that began
+	// before one may have read a token since revoked, so it is not cached.
+	revokes uint64
+	flight  singleflight.Group
 }
 
 // cached is what Authenticate read of one known token. Immutable.
@@ -189,6 +192,9 @@ func (a *Authority) lookup(sum [sha256.Size]byte, now time.Time) *cached {
 // fetch reads the token with hash sum from the store and caches it. An
 // unknown token is ErrUnauthenticated and is not cached.
 func (a *Authority) fetch(ctx context.Context, sum [sha256.Size]byte) (*cached, error) {
+	a.mu.RLock()
+	revokes := a.revokes
+	a.mu.RUnlock()
 	t, err := a.st.TokenByHash(ctx, sum[:])
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrUnauthenticated
@@ -201,7 +207,7 @@ func (a *Authority) fetch(ctx context.Context, sum [sha256.Size]byte) (*cached, 
 	}
 	ti := info(t)
 	c := &cached{hash: sum, info: ti, fetched: a.now(), p: Principal{TokenID: ti.ID, Grants: validGrants(ti.Grants)}}
-	a.remember(c)
+	a.remember(c, revokes)
 	return c, nil
 }
 
@@ -219,13 +225,18 @@ func validGrants(gs []Grant) []Grant {
 }
 
 // remember caches c, first making room: stale entries go, then arbitrary
-// ones until the cache is below its bound.
-func (a *Authority) remember(c *cached) {
+// ones until the cache is below its bound. c is not cached if a Revoke
+// ran since its read began (revokes is the count seen then): the read may
+// predate the revocation, and caching it would let the revoked token in.
+func (a *Authority) remember(c *cached, revokes uint64) {
 	if a.ttl <= 0 || a.size == 0 {
 		return
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.revokes != revokes {
+		return
+	}
 	if _, ok := a.cache[c.hash]; !ok && len(a.cache) >= a.size {
 		for k, e := range a.cache {
 			if c.fetched.Sub(e.fetched) >= a.ttl {
@@ -253,6 +264,7 @@ func (a *Authority) Revoke(ctx context.Context, id string) error {
 		return fmt.Errorf("policy: revoke %q: %w", id, err)
 	}
 	a.mu.Lock()
+	a.revokes++
 	for k, c := range a.cache {
 		if c.info.ID == id {
 			delete(a.cache, k)
