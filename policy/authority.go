@@ -75,6 +75,15 @@ type cached struct {
 	info    TokenInfo
 	p       Principal
 	fetched time.Time
+	// revokes is the Authority's Revoke count when the read began.
+	revokes uint64
+}
+
+// revokeCount returns the number of Revoke calls so far.
+func (a *Authority) revokeCount() uint64 {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.revokes
 }
 
 // New returns an Authority on st.
@@ -161,11 +170,20 @@ func (a *Authority) Authenticate(ctx context.Context, bearer string) (Principal,
 	now := a.now()
 	c := a.lookup(sum, now)
 	if c == nil {
+		start := a.revokeCount()
 		v, err, _ := a.flight.Do(string(sum[:]), func() (any, error) { return a.fetch(ctx, sum) })
 		if err != nil {
 			return Principal{}, err
 		}
 		c = v.(*cached)
+		if c.revokes < start {
+			// The shared read began before a Revoke that returned before
+			// this call began, so it may predate that revocation: read
+			// again, alone.
+			if c, err = a.fetch(ctx, sum); err != nil {
+				return Principal{}, err
+			}
+		}
 	}
 	// The map lookup found an equal key (or the store an equal hash); the
 	// confirmation does not depend on timing either way.
@@ -192,9 +210,7 @@ func (a *Authority) lookup(sum [sha256.Size]byte, now time.Time) *cached {
 // fetch reads the token with hash sum from the store and caches it. An
 // unknown token is ErrUnauthenticated and is not cached.
 func (a *Authority) fetch(ctx context.Context, sum [sha256.Size]byte) (*cached, error) {
-	a.mu.RLock()
-	revokes := a.revokes
-	a.mu.RUnlock()
+	revokes := a.revokeCount()
 	t, err := a.st.TokenByHash(ctx, sum[:])
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrUnauthenticated
@@ -206,7 +222,7 @@ func (a *Authority) fetch(ctx context.Context, sum [sha256.Size]byte) (*cached, 
 		return nil, ErrUnauthenticated
 	}
 	ti := info(t)
-	c := &cached{hash: sum, info: ti, fetched: a.now(), p: Principal{TokenID: ti.ID, Grants: validGrants(ti.Grants)}}
+	c := &cached{hash: sum, info: ti, fetched: a.now(), revokes: revokes, p: Principal{TokenID: ti.ID, Grants: validGrants(ti.Grants)}}
 	a.remember(c, revokes)
 	return c, nil
 }

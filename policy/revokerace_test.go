@@ -59,3 +59,37 @@ func TestRevokeDuringFetch(t *testing.T) {
 		t.Errorf("Authenticate after Revoke returned: got %v, want ErrUnauthenticated", err)
 	}
 }
+
+// TestRevokeDuringSharedFetch: an Authenticate that starts after Revoke
+// returned must not take the answer of a store read that began before the
+// revocation and is still in flight (singleflight shares it).
+func TestRevokeDuringSharedFetch(t *testing.T) {
+	sq := openSQLite(t)
+	st := &paused{TokenStore: sq, armed: make(chan struct{}, 1), read: make(chan struct{}), release: make(chan struct{})}
+	a := newAuthority(t, st, &policy.Options{CacheTTL: -1})
+	tok, info := create(t, a, 0, "acme/decrypt")
+
+	st.armed <- struct{}{}
+	first := make(chan error, 1)
+	go func() {
+		_, err := a.Authenticate(context.Background(), tok)
+		first <- err
+	}()
+	<-st.read
+	if err := a.Revoke(t.Context(), info.ID); err != nil {
+		t.Fatal(err)
+	}
+	second := make(chan error, 1)
+	go func() {
+		_, err := a.Authenticate(context.Background(), tok)
+		second <- err
+	}()
+	// Give the second call time to join the paused read (if it has not,
+	// it reads the store itself and the test passes either way).
+	time.Sleep(100 * time.Millisecond)
+	close(st.release)
+	<-first // overlapped Revoke: either answer is fine
+	if err := <-second; !errors.Is(err, policy.ErrUnauthenticated) {
+		t.Errorf("Authenticate begun after Revoke returned: got %v, want ErrUnauthenticated", err)
+	}
+}
