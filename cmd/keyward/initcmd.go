@@ -31,7 +31,7 @@ func (a *app) initDataDir(ctx context.Context, dir, next string) error {
 	if err := datadir.Init(ctx, dir); err != nil {
 		return err
 	}
-	auth, done, err := a.tokenAuthority(ctx, true)
+	auth, _, done, err := a.tokenAuthority(ctx, true)
 	if err != nil {
 		return err
 	}

@@ -37,7 +37,18 @@ func TestCLIToken(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "kw")
 	kw(t, data, "", "init").ok(t)
 
-	r := kw(t, data, "", "token", "create", "--org", "acme", "--allow", "decrypt:channels.*",
+	// A grant for an org that does not exist would gain access the day it is
+	// created: refused, audited as failed, and no token is made.
+	r := kw(t, data, "", "token", "create", "--org", "acme", "--allow", "decrypt")
+	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "create it first with keyward org create acme") {
+		t.Fatalf("token create for an unknown org: exit %d, stdout %q, stderr %q; want exit 1 naming org create", r.code, r.stdout, r.stderr)
+	}
+	if out := kw(t, data, "", "token", "list", "--json").ok(t).stdout; strings.Count(out, `"id"`) != 1 {
+		t.Fatalf("token list after the refusal: %s, want only init's admin token", out)
+	}
+	kw(t, data, "", "org", "create", "acme").ok(t)
+
+	r = kw(t, data, "", "token", "create", "--org", "acme", "--allow", "decrypt:channels.*",
 		"--allow", "secrets:reveal:webhooks/*", "--description", "billing worker").ok(t)
 	tok := strings.TrimSuffix(r.stdout, "\n")
 	if !strings.HasPrefix(tok, "kw_") || strings.Contains(tok, "\n") || len(tok) != policy.TokenLen {
@@ -114,7 +125,7 @@ func TestCLIAudit(t *testing.T) {
 	kw(t, data, "", "audit", "verify").ok(t) // init's admin token: one event
 	var ids []string
 	for range 5 {
-		tok := strings.TrimSpace(kw(t, data, "", "token", "create", "--org", "acme", "--allow", "decrypt").ok(t).stdout)
+		tok := strings.TrimSpace(kw(t, data, "", "token", "create", "--org", "*", "--allow", "decrypt").ok(t).stdout)
 		id, _ := policy.TokenID(tok)
 		ids = append(ids, id)
 	}
@@ -176,7 +187,7 @@ func TestCLIAudit(t *testing.T) {
 func TestCLIAuditFollow(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "kw")
 	kw(t, data, "", "init").ok(t)
-	kw(t, data, "", "token", "create", "--org", "acme", "--allow", "decrypt").ok(t)
+	kw(t, data, "", "token", "create", "--org", "*", "--allow", "decrypt").ok(t)
 
 	cmd := exec.Command(binary, "audit", "tail", "--follow", "--interval", "50ms", "--json")
 	cmd.Env = append(os.Environ(), "KEYWARD_DATA="+data)
@@ -210,7 +221,7 @@ func TestCLIAuditFollow(t *testing.T) {
 	if l := next(); !strings.Contains(l, `"seq":1`) {
 		t.Fatalf("first line: %q", l)
 	}
-	kw(t, data, "", "token", "create", "--org", "acme", "--allow", "encrypt").ok(t)
+	kw(t, data, "", "token", "create", "--org", "*", "--allow", "encrypt").ok(t)
 	if l := next(); !strings.Contains(l, `"seq":2`) || !strings.Contains(l, "token.create") {
 		t.Fatalf("followed line: %q", l)
 	}

@@ -11,8 +11,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/policy"
+	"github.com/keyward/keyward/secret"
 	"github.com/keyward/keyward/store"
 )
 
@@ -37,15 +39,15 @@ secrets:reveal, keys:manage, admin. See docs/POLICY.md.`,
 // tokenAuthority opens the deployment and an Authority on its store, and
 // with audited the audit log; call the returned function when done. The
 // CLI reads the store on every call (no cache): it lives for one command.
-func (a *app) tokenAuthority(ctx context.Context, audited bool) (*policy.Authority, func(), error) {
+func (a *app) tokenAuthority(ctx context.Context, audited bool) (*policy.Authority, store.Store, func(), error) {
 	d, err := a.deployment(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	ts, ok := d.Store.(store.TokenStore)
 	if !ok {
 		d.Close()
-		return nil, nil, fmt.Errorf("the configured store keeps no tokens (upgrade keyward)")
+		return nil, nil, nil, fmt.Errorf("the configured store keeps no tokens (upgrade keyward)")
 	}
 	auth, err := policy.New(ts, &policy.Options{CacheTTL: -1})
 	if err == nil && audited {
@@ -53,9 +55,9 @@ func (a *app) tokenAuthority(ctx context.Context, audited bool) (*policy.Authori
 	}
 	if err != nil {
 		d.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return auth, func() { a.closeAudit(); d.Close() }, nil
+	return auth, d.Store, func() { a.closeAudit(); d.Close() }, nil
 }
 
 type tokenJSON struct {
@@ -121,12 +123,25 @@ func (a *app) tokenCreateCmd() *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
-			auth, done, err := a.tokenAuthority(cmd.Context(), true)
+			auth, st, done, err := a.tokenAuthority(cmd.Context(), true)
 			if err != nil {
 				return err
 			}
 			defer done()
-			tok, info, err := auth.Create(cmd.Context(), grants, ttl, description)
+			// A grant for an org that does not exist yet would gain access
+			// the day someone creates it: refuse it.
+			var (
+				tok  secret.Bytes
+				info policy.TokenInfo
+			)
+			if org != policy.AnyOrg {
+				if _, err = st.Org(cmd.Context(), org); errors.Is(err, store.ErrNotFound) {
+					err = fmt.Errorf("%w: %q: create it first with keyward org create %s", keyward.ErrUnknownOrg, org, org)
+				}
+			}
+			if err == nil {
+				tok, info, err = auth.Create(cmd.Context(), grants, ttl, description)
+			}
 			if err == nil {
 				defer tok.Wipe()
 			}
@@ -196,7 +211,7 @@ func (a *app) tokenListCmd() *cobra.Command {
 		Short: "List tokens (never their secrets)",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			auth, done, err := a.tokenAuthority(cmd.Context(), false)
+			auth, _, done, err := a.tokenAuthority(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
@@ -243,7 +258,7 @@ func (a *app) tokenRevokeCmd() *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			auth, done, err := a.tokenAuthority(cmd.Context(), true)
+			auth, _, done, err := a.tokenAuthority(cmd.Context(), true)
 			if err != nil {
 				return err
 			}
