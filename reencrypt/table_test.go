@@ -342,3 +342,44 @@ func TestSwapOrgMoved(t *testing.T) {
 		t.Fatalf("moved row: got %q, want its old value %q", got, want)
 	}
 }
+
+// TestScanNullOrg: a row whose org column is NULL is reported unreadable,
+// not counted under an empty organization, so the scan's references can
+// be recorded (a store refuses a reference without organization).
+func TestScanNullOrg(t *testing.T) {
+	pool, _ := appPool(t)
+	eng, st := engine(t)
+	fillTable(t, pool, eng, "nullorg", "text", 6)
+	ctx := t.Context()
+	if _, err := pool.Exec(ctx, `ALTER TABLE nullorg ALTER COLUMN org DROP NOT NULL`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE nullorg SET org = NULL WHERE id = 3`); err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := reencrypt.OpenTable(ctx, pool, reencrypt.TableSpec{Table: "nullorg", Column: "col", OrgColumn: "org", IDColumn: "id"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := reencrypt.Scan(ctx, tbl, eng, nil, 4, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fmt.Sprint(res.Unreadable, res.Failures), "1 [{3 no organization (the org column is NULL or empty)}]"; got != want {
+		t.Fatalf("unreadable: got %s, want %s", got, want)
+	}
+	refs := reencrypt.References(tbl.Name(), res.Keys)
+	var n int64
+	for _, r := range refs {
+		if r.Org == "" {
+			t.Errorf("reference without organization: %+v", r)
+		}
+		n += r.Count
+	}
+	if got, want := n, int64(5); got != want {
+		t.Errorf("referenced rows: got %d, want %d", got, want)
+	}
+	if err := st.SetReferences(ctx, tbl.Name(), refs); err != nil {
+		t.Fatalf("record references: %v", err)
+	}
+}
