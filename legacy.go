@@ -133,8 +133,8 @@ func (e *Engine) rewrapFernet(ctx context.Context, org string, token []byte, aad
 // KeyRefOf tells which key a ciphertext of org is under, for counting
 // references (keyward scan): the DEK version a keyward ciphertext names
 // (as written, not authenticated: it needs no key), or the imported Fernet
-// key whose MAC a Fernet token carries (checked with the key; a token none
-// of org's decrypt-only keys signed is ErrDecrypt).
+// key whose MAC a Fernet token carries (checked with the key, decrypt-only
+// or retired; a token none of org's keys signed is ErrDecrypt).
 func (e *Engine) KeyRefOf(ctx context.Context, org string, ciphertext []byte) (KeyRef, error) {
 	f, err := format.Parse(ciphertext)
 	if err == nil {
@@ -157,6 +157,18 @@ func (e *Engine) KeyRefOf(ctx context.Context, org string, ciphertext []byte) (K
 	}
 	if i := fernet.Match(tok, keys...); i >= 0 {
 		return KeyRef{Kind: KindFernet, Version: set.Keys[i].ID}, nil
+	}
+	// A retired key still signed its tokens: they must keep counting as
+	// its references, or a scan after a retire would let destroy through.
+	retired := make([]*fernet.Key, len(set.RetiredKeys))
+	for i, k := range set.RetiredKeys {
+		retired[i] = k.Fernet
+	}
+	if i := fernet.Match(tok, retired...); i >= 0 {
+		return KeyRef{Kind: KindFernet, Version: set.RetiredKeys[i].ID}, nil
+	}
+	if set.RetiredErr != nil {
+		return KeyRef{}, set.RetiredErr
 	}
 	return KeyRef{}, ErrDecrypt
 }

@@ -550,3 +550,31 @@ func TestRetireRefusedBySecretStore(t *testing.T) {
 		t.Fatalf("RetireKey once no secret uses v1: %v", err)
 	}
 }
+
+// A token of a retired Fernet key still names that key (KeyRefOf), so a
+// scan after the retire keeps counting it and destroy stays refused; it
+// still does not decrypt.
+func TestKeyRefOfRetiredFernetKey(t *testing.T) {
+	ctx := context.Background()
+	c := loadFernetVectors(t).Valid[1]
+	eng, _ := newEngine(t, "acme")
+	if _, err := eng.ImportFernetKey(ctx, "acme", []byte(c.Key)); err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.RetireFernetKey(ctx, "acme", 1); err != nil {
+		t.Fatal(err)
+	}
+	want := keyward.KeyRef{Kind: keyward.KindFernet, Version: 1}
+	if got, err := eng.KeyRefOf(ctx, "acme", []byte(c.Token)); err != nil || got != want {
+		t.Fatalf("KeyRefOf after retire: got %+v, %v; want %+v", got, err, want)
+	}
+	if _, err := eng.Decrypt(ctx, "acme", []byte(c.Token), ""); !errors.Is(err, keyward.ErrRetired) {
+		t.Fatalf("decrypt after retire: %v, want ErrRetired", err)
+	}
+	if err := eng.ReinstateFernetKey(ctx, "acme", 1); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := eng.KeyRefOf(ctx, "acme", []byte(c.Token)); err != nil || got != want {
+		t.Fatalf("KeyRefOf after reinstate: got %+v, %v; want %+v", got, err, want)
+	}
+}

@@ -39,6 +39,11 @@ type LegacySet struct {
 	Keys []LegacyKey
 	// Retired and Destroyed count the keys that no longer decrypt.
 	Retired, Destroyed int
+	// RetiredKeys are the retired keys, newest first, for telling which
+	// key signed a token (reference counting) only: they never decrypt.
+	// RetiredErr is set instead when one of them could not be unwrapped.
+	RetiredKeys []LegacyKey
+	RetiredErr  error
 }
 
 type legacyEntry struct {
@@ -172,6 +177,12 @@ func (k *Keyring) fetchLegacy(ctx context.Context, org string) (LegacySet, error
 		switch lk.State {
 		case store.StateRetired:
 			set.Retired++
+			if fk, err := UnwrapLegacy(ctx, k.kek, lk); err != nil {
+				set.RetiredErr = err
+			} else {
+				set.RetiredKeys = append(set.RetiredKeys, LegacyKey{Org: org, ID: lk.ID, Fernet: fk})
+			}
+			k.unwraps.Add(1)
 			continue
 		case store.StateDestroyed:
 			set.Destroyed++

@@ -40,7 +40,7 @@ type KeyCount struct {
 type ScanResult struct {
 	Rows int64
 	// Null counts rows without a value; Unreadable rows that are neither a
-	// keyward ciphertext nor a Fernet token.
+	// keyward ciphertext nor a Fernet token, or that have no organization.
 	Null, Unreadable int64
 	Keys             []KeyCount
 	// Failures lists up to 100 unreadable rows by id.
@@ -65,6 +65,13 @@ func Scan(ctx context.Context, t Target, kr KeyRefer, fk *FernetKeys, batch int,
 			switch {
 			case r.Value == nil:
 				res.Null++
+			case r.Org == "":
+				// No organization (NULL org column): no key can be
+				// attributed, and a reference needs an organization.
+				res.Unreadable++
+				if len(res.Failures) < maxReported {
+					res.Failures = append(res.Failures, store.JobFailure{RowID: sanitize(r.ID), Reason: "no organization (the org column is NULL or empty)"})
+				}
 			case IsFernet(r.Value):
 				k, err := fernetKey(ctx, kr, fk, r)
 				if err != nil {

@@ -241,15 +241,19 @@ func (t *Table) query(ctx context.Context, q string, args ...any) ([]Row, error)
 	return out, nil
 }
 
-// Swap implements Target with one UPDATE … FROM unnest(ids, olds, news):
+// Swap implements Target with one UPDATE … FROM unnest(ids, olds, news, orgs):
 // at READ COMMITTED, a row another transaction changed meanwhile is checked
 // again against its committed value, so an application write is never
-// overwritten.
+// overwritten. The row's organization is part of the compare: a row moved
+// to another organization meanwhile (a Fernet token is bound to none) is
+// not written with a ciphertext sealed for the organization it left.
 func (t *Table) Swap(ctx context.Context, us []Update) ([]bool, error) {
 	ids := make([]string, len(us))
+	orgs := make([]string, len(us))
 	pos := make(map[string]int, len(us))
 	for i, u := range us {
 		ids[i] = u.Key
+		orgs[i] = u.Org
 		pos[u.Key] = i
 	}
 	var olds, news any
@@ -267,10 +271,11 @@ func (t *Table) Swap(ctx context.Context, us []Update) ([]bool, error) {
 		olds, news = o, n
 	}
 	q := `UPDATE ` + t.qtable + ` AS t SET ` + t.qcol + ` = v.new
-		FROM unnest($1::text[], $2::` + t.colType + `[], $3::` + t.colType + `[]) AS v(id, old, new)
+		FROM unnest($1::text[], $2::` + t.colType + `[], $3::` + t.colType + `[], $4::text[]) AS v(id, old, new, org)
 		WHERE t.` + t.qid + ` = v.id::` + t.idType + ` AND t.` + t.qcol + ` = v.old
+		  AND t.` + t.qorg + `::text = v.org
 		RETURNING v.id`
-	rows, err := t.pool.Query(ctx, q, ids, olds, news)
+	rows, err := t.pool.Query(ctx, q, ids, olds, news, orgs)
 	if err != nil {
 		return nil, fmt.Errorf("reencrypt: write %s: %w", t.qtable, err)
 	}

@@ -297,3 +297,89 @@ func TestBadInput(t *testing.T) {
 	_ = want
 	_ = time.Second
 }
+
+// TestSwapOrgMoved: a row the application moved to another organization
+// between the read and the write keeps its value; a ciphertext sealed for
+// the organization it left is never written into it.
+func TestSwapOrgMoved(t *testing.T) {
+	pool, _ := appPool(t)
+	eng, _ := engine(t)
+	fillTable(t, pool, eng, "moves", "text", 6)
+	ctx := t.Context()
+	tbl, err := reencrypt.OpenTable(ctx, pool, reencrypt.TableSpec{Table: "moves", Column: "col", OrgColumn: "org", IDColumn: "id"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := tbl.Read(ctx, store.JobKey{}, store.JobKey{}, 2)
+	if err != nil || len(rows) != 2 {
+		t.Fatalf("read: %v, %d rows", err, len(rows))
+	}
+	conv := &reencrypt.Converter{Sealer: eng, Text: true}
+	var us []reencrypt.Update
+	for _, r := range rows {
+		out, changed, err := conv.Convert(ctx, r.Org, r.Value, tbl.Context(r))
+		if err != nil || !changed {
+			t.Fatalf("convert %s: changed %v, %v", r.ID, changed, err)
+		}
+		us = append(us, reencrypt.Update{Key: r.Key, ID: r.ID, Org: r.Org, Old: r.Value, New: out})
+	}
+	// Row 1 (acme) moves to globex, its value untouched.
+	if _, err := pool.Exec(ctx, `UPDATE moves SET org = 'globex' WHERE id = 1`); err != nil {
+		t.Fatal(err)
+	}
+	ok, err := tbl.Swap(ctx, us)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fmt.Sprint(ok), "[false true]"; got != want {
+		t.Fatalf("swapped: got %s, want %s", got, want)
+	}
+	var v1 string
+	if err := pool.QueryRow(ctx, `SELECT col FROM moves WHERE id = 1`).Scan(&v1); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := v1, string(rows[0].Value); got != want {
+		t.Fatalf("moved row: got %q, want its old value %q", got, want)
+	}
+}
+
+// TestScanNullOrg: a row whose org column is NULL is reported unreadable,
+// not counted under an empty organization, so the scan's references can
+// be recorded (a store refuses a reference without organization).
+func TestScanNullOrg(t *testing.T) {
+	pool, _ := appPool(t)
+	eng, st := engine(t)
+	fillTable(t, pool, eng, "nullorg", "text", 6)
+	ctx := t.Context()
+	if _, err := pool.Exec(ctx, `ALTER TABLE nullorg ALTER COLUMN org DROP NOT NULL`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE nullorg SET org = NULL WHERE id = 3`); err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := reencrypt.OpenTable(ctx, pool, reencrypt.TableSpec{Table: "nullorg", Column: "col", OrgColumn: "org", IDColumn: "id"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := reencrypt.Scan(ctx, tbl, eng, nil, 4, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fmt.Sprint(res.Unreadable, res.Failures), "1 [{3 no organization (the org column is NULL or empty)}]"; got != want {
+		t.Fatalf("unreadable: got %s, want %s", got, want)
+	}
+	refs := reencrypt.References(tbl.Name(), res.Keys)
+	var n int64
+	for _, r := range refs {
+		if r.Org == "" {
+			t.Errorf("reference without organization: %+v", r)
+		}
+		n += r.Count
+	}
+	if got, want := n, int64(5); got != want {
+		t.Errorf("referenced rows: got %d, want %d", got, want)
+	}
+	if err := st.SetReferences(ctx, tbl.Name(), refs); err != nil {
+		t.Fatalf("record references: %v", err)
+	}
+}
