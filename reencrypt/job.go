@@ -98,6 +98,18 @@ func JobID(kind, target, org string) string {
 	return kind + "-" + hex.EncodeToString(h[:8])
 }
 
+// JobIDOf is the id of the job of kind over t for org. A target whose rows
+// could be read more than one way (an app table with another --context or
+// --org-column) names the way in its JobKey, so a run with other settings
+// starts a job of its own instead of resuming one whose done chunks were
+// converted differently.
+func JobIDOf(kind string, t Target, org string) string {
+	if k, ok := t.(interface{ JobKey() string }); ok {
+		return JobID(kind, k.JobKey(), org)
+	}
+	return JobID(kind, t.Name(), org)
+}
+
 // Summary is the outcome of Run.
 type Summary struct {
 	// Job is the job as the store has it at the end: every process's work.
@@ -122,7 +134,7 @@ func Run(ctx context.Context, js store.JobStore, t Target, conv *Converter, opts
 	if err != nil {
 		return Summary{}, err
 	}
-	id := JobID(opts.Kind, t.Name(), opts.Org)
+	id := JobIDOf(opts.Kind, t, opts.Org)
 	job, resumed, err := startJob(ctx, js, t, id, opts)
 	if err != nil {
 		return Summary{}, err

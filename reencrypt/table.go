@@ -54,6 +54,12 @@ type Table struct {
 	colType string // text or bytea, for the arrays
 }
 
+// JobKey names the table's column together with how its rows are read:
+// the context template and the org and id columns (see JobIDOf).
+func (t *Table) JobKey() string {
+	return t.name + "\x00context=" + t.ctxTpl + "\x00org=" + t.qorg + "\x00id=" + t.qid
+}
+
 // OpenTable checks spec against the database pool reaches and returns the
 // target. A missing table or column, a column of another type than text,
 // varchar or bytea, and an id column without a unique index are ErrBadTable

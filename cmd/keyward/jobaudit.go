@@ -39,9 +39,9 @@ type jobAudit struct {
 	dryRun           bool
 }
 
-func (a *app) newJobAudit(kind, org, target string, dryRun bool) *jobAudit {
-	j := &jobAudit{a: a, action: kind, org: org, target: target, dryRun: dryRun,
-		job: reencrypt.JobID(kind, target, org)}
+func (a *app) newJobAudit(kind, org string, t reencrypt.Target, dryRun bool) *jobAudit {
+	j := &jobAudit{a: a, action: kind, org: org, target: t.Name(), dryRun: dryRun,
+		job: reencrypt.JobIDOf(kind, t, org)}
 	if j.org == "" {
 		j.org = "*"
 	}

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	mrand "math/rand/v2"
 	"os"
@@ -25,7 +27,6 @@ import (
 	"github.com/keyward/keyward/config"
 	"github.com/keyward/keyward/format"
 	"github.com/keyward/keyward/format/fernet"
-	"github.com/keyward/keyward/reencrypt"
 	"github.com/keyward/keyward/store"
 	"github.com/keyward/keyward/store/sqlite"
 )
@@ -323,7 +324,22 @@ func findJob(t *testing.T, data, kind, target string) (store.Job, error) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	return st.Job(t.Context(), reencrypt.JobID(kind, target, ""))
+	// The job's id also names how the rows are read (reencrypt.JobIDOf):
+	// find it by its target, as an operator would in the jobs list.
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(data, "keyward.db")+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var id string
+	err = db.QueryRowContext(t.Context(), `SELECT id FROM jobs WHERE kind = ? AND target = ? AND org = ''`, kind, target).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Job{}, store.ErrNotFound
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Job(t.Context(), id)
 }
 
 // TestMigrateTwoProcesses runs two migrate processes on one job: they

@@ -102,7 +102,7 @@ With --dry-run it only reports what it would change. See docs/REENCRYPT.md.`,
 			}
 			defer done()
 			conv := &reencrypt.Converter{Sealer: eng, Fernet: fk, Text: tbl.Text()}
-			ja := a.newJobAudit("migrate", "", tbl.Name(), jf.dryRun)
+			ja := a.newJobAudit("migrate", "", tbl, jf.dryRun)
 			if jf.dryRun {
 				return a.dryRun(ctx, ja, "migrate", tbl, conv, jf.batch)
 			}

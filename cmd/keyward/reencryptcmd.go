@@ -39,7 +39,7 @@ interrupt it at any time and run it again to resume. See docs/REENCRYPT.md.`,
 				return errNoSecretStore
 			}
 			t := reencrypt.NewSecrets(ss, org)
-			ja := a.newJobAudit("reencrypt", org, t.Name(), jf.dryRun)
+			ja := a.newJobAudit("reencrypt", org, t, jf.dryRun)
 			if org != "" {
 				if _, err := st.Org(ctx, org); errors.Is(err, store.ErrNotFound) {
 					return ja.refused(ctx, fmt.Errorf("%w %q (see keyward org list)", keyward.ErrUnknownOrg, org))
