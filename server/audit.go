@@ -26,6 +26,17 @@ type Auditor interface {
 	Record(ctx context.Context, ev audit.Event) error
 }
 
+// valueMAC identifies a value in an event without revealing it: the audit
+// log's keyed HMAC (audit.Log.MAC), so an investigator holding a leaked
+// credential can tell which write or reveal it was. "" when the auditor
+// keeps no MAC key.
+func (s *Server) valueMAC(v []byte) string {
+	if m, ok := s.auditor.(interface{ MAC([]byte) string }); ok {
+		return m.MAC(v)
+	}
+	return ""
+}
+
 func (s *Server) event(r *http.Request, tokenID, action, org, name string, o audit.Outcome, code string) Event {
 	return Event{RequestID: info(r.Context()).id, TokenID: tokenID, Org: audit.Text(org), Action: action, Name: audit.Text(name), Outcome: o, Code: code}
 }

@@ -82,6 +82,7 @@ func (s *Server) putSecret(w http.ResponseWriter, r *http.Request, p Principal) 
 	}
 	ctx := r.Context()
 	ev := s.event(r, p.TokenID(), actionSecretPut, org, name, outcomeAllowed, "")
+	ev.ValueMAC = s.valueMAC(value.Reveal())
 	if err := s.record(ctx, ev); err != nil {
 		return err
 	}
@@ -131,7 +132,11 @@ func (s *Server) revealSecret(w http.ResponseWriter, r *http.Request, p Principa
 	ctx := r.Context()
 	v, md, err := s.secrets.Reveal(ctx, org, name)
 	defer v.Wipe()
-	if rerr := s.record(ctx, s.outcome(withVersion(s.event(r, p.TokenID(), actionSecretShow, org, name, "", ""), md.KeyVersion), err)); rerr != nil {
+	ev := s.outcome(withVersion(s.event(r, p.TokenID(), actionSecretShow, org, name, "", ""), md.KeyVersion), err)
+	if err == nil {
+		ev.ValueMAC = s.valueMAC(v.Reveal())
+	}
+	if rerr := s.record(ctx, ev); rerr != nil {
 		return rerr
 	}
 	if err != nil {

@@ -125,6 +125,15 @@ func (a *app) audit(ctx context.Context, ev audit.Event, opErr error) error {
 	return a.auditCoded(ctx, ev, opErr, errcode.Code(opErr))
 }
 
+// valueMAC identifies a value in an event without revealing it (the audit
+// log's keyed HMAC, as the server records), or "" without an audit log.
+func (a *app) valueMAC(v []byte) string {
+	if a.auditLog == nil {
+		return ""
+	}
+	return a.auditLog.MAC(v)
+}
+
 // auditCoded is audit with the failed event's code given: code is recorded
 // when opErr is not nil (a job's outcome, see jobaudit.go).
 func (a *app) auditCoded(ctx context.Context, ev audit.Event, opErr error, code string) error {

@@ -91,7 +91,7 @@ revision N.`,
 			}
 			defer done()
 			m, err := ss.Put(ctx, *org, name, k, value, secretstore.PutOptions{Hint: hint, IfRevision: ifRevision})
-			ev := audit.Event{Org: *org, Action: actionSecretPut, Name: name, KeyVersion: m.KeyVersion}
+			ev := audit.Event{Org: *org, Action: actionSecretPut, Name: name, KeyVersion: m.KeyVersion, ValueMAC: a.valueMAC(value.Reveal())}
 			if err := a.audit(ctx, ev, err); err != nil {
 				if errors.Is(err, errAuditUnavailable) {
 					return fmt.Errorf("stored secret %s of org %s, but %w", name, *org, err)
@@ -218,6 +218,9 @@ in base64.`,
 			}
 			// The value leaves only once its decision is durable.
 			ev := audit.Event{Org: *org, Action: actionSecretReveal, Name: name, KeyVersion: m.KeyVersion}
+			if err == nil {
+				ev.ValueMAC = a.valueMAC(value.Reveal())
+			}
 			if err := a.audit(ctx, ev, err); err != nil {
 				if errors.Is(err, errAuditUnavailable) {
 					return fmt.Errorf("revealed secret %s of org %s, but not printed: %w", name, *org, err)

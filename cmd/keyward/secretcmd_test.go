@@ -210,3 +210,33 @@ func TestCLISecretErrors(t *testing.T) {
 		t.Fatalf("after errors: reveal %q", got)
 	}
 }
+
+// TestCLISecretEventsIdentifyTheValue: put and reveal record the value's
+// keyed HMAC (the same one for the same value), never the value.
+func TestCLISecretEventsIdentifyTheValue(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "kw")
+	kw(t, data, "", "init").ok(t)
+	kw(t, data, "", "org", "create", "acme").ok(t)
+	const value = "smtp-password-canary-7c1d"
+	kw(t, data, value, "secret", "put", "--org", "acme", "smtp/primary", "--kind", "email_credential").ok(t)
+	kw(t, data, "", "secret", "reveal", "--org", "acme", "smtp/primary").ok(t)
+	out := kw(t, data, "", "audit", "tail", "-n", "10", "--json").ok(t).stdout
+	if strings.Contains(out, value) {
+		t.Fatalf("the audit log holds the value: %s", out)
+	}
+	macs := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var ev struct {
+			Action   string `json:"action"`
+			ValueMAC string `json:"value_mac"`
+		}
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("tail line %q: %v", line, err)
+		}
+		macs[ev.Action] = ev.ValueMAC
+	}
+	put, rev := macs["secrets.put"], macs["secrets.reveal"]
+	if len(put) != 64 || put != rev {
+		t.Errorf("value_mac of put %q and reveal %q: want the same 64 hex digits", put, rev)
+	}
+}
