@@ -23,10 +23,10 @@ func (a *app) auditCmd() *cobra.Command {
 		Short: "Verify and read the tamper-evident audit log",
 		Args:  noArgs,
 		RunE: func(*cobra.Command, []string) error {
-			return usagef("audit needs a subcommand: verify or tail")
+			return usagef("audit needs a subcommand: verify, tail or mac")
 		},
 	}
-	cmd.AddCommand(a.auditVerifyCmd(), a.auditTailCmd())
+	cmd.AddCommand(a.auditVerifyCmd(), a.auditTailCmd(), a.auditMacCmd())
 	return cmd
 }
 

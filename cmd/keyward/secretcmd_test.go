@@ -239,4 +239,11 @@ func TestCLISecretEventsIdentifyTheValue(t *testing.T) {
 	if len(put) != 64 || put != rev {
 		t.Errorf("value_mac of put %q and reveal %q: want the same 64 hex digits", put, rev)
 	}
+	// An investigator holding the leaked value finds it with audit mac.
+	if got := strings.TrimSpace(kw(t, data, value, "audit", "mac").ok(t).stdout); got != put {
+		t.Errorf("audit mac of the value = %q, want the events' %q", got, put)
+	}
+	if got := strings.TrimSpace(kw(t, data, value+"x", "audit", "mac").ok(t).stdout); got == put || len(got) != 64 {
+		t.Errorf("audit mac of another value = %q: want another 64 hex digits", got)
+	}
 }
