@@ -172,21 +172,43 @@ func (s *Server) listSecrets(w http.ResponseWriter, r *http.Request, p Principal
 		limit = n
 	}
 	ctx := r.Context()
-	items, next, err := s.secrets.List(ctx, org, q.Get("after"), limit)
+	out, err := s.visibleSecrets(ctx, p, org, q.Get("after"), limit)
 	if rerr := s.record(ctx, s.outcome(s.event(r, p.TokenID(), actionSecretList, org, "", "", ""), err)); rerr != nil {
 		return rerr
 	}
 	if err != nil {
 		return err
 	}
-	out := secretList{Secrets: make([]secretMetadata, 0, len(items)), Next: next}
-	for _, m := range items {
-		if p.Allows(org, CapSecretsRead, m.Name) {
-			out.Secrets = append(out.Secrets, metadata(m))
-		}
-	}
 	s.writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// visibleSecrets reads the store's pages from after on until it holds limit
+// names p may read and knows whether one more follows. The cursor it returns
+// is the last name on the page, which p may read: the store's own cursor is
+// the last name it scanned, which p's patterns may hide.
+func (s *Server) visibleSecrets(ctx context.Context, p Principal, org, after string, limit int) (secretList, error) {
+	out := secretList{Secrets: make([]secretMetadata, 0, min(limit, defaultListLimit))}
+	for {
+		items, next, err := s.secrets.List(ctx, org, after, maxListLimit)
+		if err != nil {
+			return secretList{}, err
+		}
+		for _, m := range items {
+			if !p.Allows(org, CapSecretsRead, m.Name) {
+				continue
+			}
+			if len(out.Secrets) == limit {
+				out.Next = out.Secrets[limit-1].Name
+				return out, nil
+			}
+			out.Secrets = append(out.Secrets, metadata(m))
+		}
+		if next == "" {
+			return out, nil
+		}
+		after = next
+	}
 }
 
 // deleteSecret deletes a secret: secrets:write on its name.
