@@ -47,7 +47,11 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request, p Principal) err
 		org = AnyOrg
 	}
 	if !p.Allows(org, CapKeysManage, "") {
-		return s.forbidden(r, p, actionJobGet, j.Org, j.ID, "")
+		// Job ids are predictable (a hash of kind, target and org), so a
+		// 403 here would tell any token which orgs have jobs, and so exist:
+		// the denial is audited, and the answer is the unknown job's.
+		_ = s.forbidden(r, p, actionJobGet, j.Org, j.ID, "")
+		return errJobNotFound
 	}
 	resp := jobResponse{
 		ID: j.ID, Kind: j.Kind, Target: j.Target, Org: j.Org, State: string(j.State),
