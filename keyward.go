@@ -64,6 +64,11 @@ var (
 	ErrTooLarge = errors.New("input too large")
 	// ErrInvalidContext reports an encryption context that is not valid UTF-8.
 	ErrInvalidContext = errors.New("invalid encryption context")
+	// ErrKeyExhausted reports a data key version that has performed 2^32
+	// encryptions, the bound for random 96-bit nonces, and has not been
+	// rotated yet (automatic rotation failed, for example while the KMS is
+	// down). Retry after the rotation: keys rotate.
+	ErrKeyExhausted = keyring.ErrKeyExhausted
 )
 
 // Options tune an Engine. The zero value (or nil) selects the defaults.

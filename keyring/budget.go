@@ -2,6 +2,7 @@ package keyring
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -26,6 +27,15 @@ type budget struct {
 	mu    sync.Mutex    // serialises refills
 	fetch chan struct{} // closed when the running prefetch ends; nil when none runs; guarded by mu
 }
+
+// MaxEncryptions is the hard bound on encryptions under one key version:
+// random 96-bit GCM nonces are safe for 2^32 messages per key. The nonce
+// threshold rotates long before; this bound holds even when rotation fails.
+const MaxEncryptions = 1 << 32
+
+// ErrKeyExhausted reports a key version whose reservations reached
+// MaxEncryptions: it encrypts no more until the organization is rotated.
+var ErrKeyExhausted = errors.New("key version reached its encryption limit")
 
 // prefetchTimeout bounds one background reservation.
 const prefetchTimeout = 30 * time.Second
@@ -105,9 +115,18 @@ func (k *Keyring) reserveBlock(ctx context.Context, key *Key, n uint64) error {
 	if err != nil {
 		return fmt.Errorf("keyring: reserve encryptions under org %q version %d: %w", key.Org, key.Version, err)
 	}
-	key.budget.left.Add(int64(n))
+	// Grant only what stays within MaxEncryptions: whatever the threshold,
+	// and even while rotation keeps failing, the key never passes the bound.
+	grant := n
+	if total > MaxEncryptions {
+		grant = n - min(n, total-MaxEncryptions)
+	}
+	key.budget.left.Add(int64(grant))
 	if total >= k.opts.NonceThreshold && k.opts.Exhausted != nil {
 		k.opts.Exhausted(key.Org, key.Version)
+	}
+	if grant == 0 {
+		return fmt.Errorf("%w: org %q version %d has %d encryptions reserved, the limit is %d; it encrypts again once rotated (keys rotate)", ErrKeyExhausted, key.Org, key.Version, total, uint64(MaxEncryptions))
 	}
 	return nil
 }
