@@ -60,6 +60,7 @@ const (
 	JobNotFound          = "job_not_found"
 	Unavailable          = "unavailable"
 	KEKUnavailable       = "kek_unavailable"
+	KeyExhausted         = "key_exhausted"
 	AuditUnavailable     = "audit_unavailable"
 	Timeout              = "timeout"
 	Canceled             = "canceled"
@@ -86,7 +87,7 @@ func All() []string {
 		DecryptFailed, UnknownKeyVersion, KeyRetired, KeyDestroyed, ActiveVersion,
 		KeyInUse, KeyExists, KEKNotRotatable, InvalidName, InvalidKind, InvalidHint,
 		SecretNotFound, RevisionConflict, TokenNotFound, JobNotFound, Unavailable,
-		KEKUnavailable, AuditUnavailable, Timeout, Canceled, Internal,
+		KEKUnavailable, KeyExhausted, AuditUnavailable, Timeout, Canceled, Internal,
 		TooManyFailures, JobFailed,
 	}
 }
@@ -127,6 +128,7 @@ func Table() []Mapping {
 		{keyward.ErrInvalidContext, InvalidContext},
 		{keyring.ErrNotRotatable, KEKNotRotatable},
 		{keyward.ErrKEKUnavailable, KEKUnavailable},
+		{keyward.ErrKeyExhausted, KeyExhausted},
 		{keyward.ErrUnavailable, Unavailable},
 		{ErrAuditUnavailable, AuditUnavailable},
 		{secretstore.ErrNotFound, SecretNotFound},

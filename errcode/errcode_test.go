@@ -42,6 +42,7 @@ func TestCode(t *testing.T) {
 		{keyward.ErrInvalidContext, "invalid_context"},
 		{keyring.ErrNotRotatable, "kek_not_rotatable"},
 		{keyward.ErrKEKUnavailable, "kek_unavailable"},
+		{keyward.ErrKeyExhausted, "key_exhausted"},
 		{keyward.ErrUnavailable, "unavailable"},
 		{errcode.ErrAuditUnavailable, "audit_unavailable"},
 		{secretstore.ErrNotFound, "secret_not_found"},

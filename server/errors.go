@@ -59,6 +59,7 @@ func httpErrors() map[string]httpError {
 		errcode.TooLarge:            {http.StatusRequestEntityTooLarge, errcode.TooLarge, ""},
 		errcode.InvalidContext:      {http.StatusBadRequest, errcode.InvalidContext, ""},
 		errcode.KEKUnavailable:      {http.StatusServiceUnavailable, errcode.KEKUnavailable, "the key-encryption key service is unreachable; retry later"},
+		errcode.KeyExhausted:        {http.StatusServiceUnavailable, errcode.KeyExhausted, "the organization's data key reached its encryption limit and its rotation has not succeeded yet; retry later"},
 		errcode.Unavailable:         {http.StatusServiceUnavailable, errcode.Unavailable, "the store is unreachable; retry later"},
 		errcode.AuditUnavailable:    {http.StatusServiceUnavailable, errcode.AuditUnavailable, "the audit log could not record the decision; nothing was done, retry later"},
 		errcode.SecretNotFound:      {http.StatusNotFound, errcode.SecretNotFound, "no such secret"},
