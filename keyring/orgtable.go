@@ -27,6 +27,44 @@ type orgTable struct {
 	tomb *orgView
 	live int // views in the table; guarded by the writers' lock
 	used int // slots holding a view or tomb; guarded by the writers' lock
+	// front is a direct-mapped cache of recently stored views in front of
+	// the table, indexed by a cheap hash of the org id: a hit costs a few
+	// byte loads and one string compare instead of a seeded hash and a
+	// probe. Only writers set it (store puts the view it publishes in its
+	// slot, delete clears the slot if it holds the org), so it never holds
+	// a view the table does not; two orgs sharing a slot just fall through
+	// to the table, which is why the hash needs no seed.
+	front [frontSlots]atomic.Pointer[orgView]
+}
+
+// frontSlots is the size of orgTable.front (a power of two).
+const frontSlots = 512
+
+// frontSlot is org's slot in orgTable.front: a multiplicative mix of its
+// first and last eight bytes (all of it when shorter) and its length. Org
+// ids are 1-64 bytes.
+func frontSlot(org string) int {
+	n := len(org)
+	var a, b uint64
+	if n >= 8 {
+		a = le64(org[:8])
+		b = le64(org[n-8:])
+	} else {
+		for i := 0; i < n; i++ {
+			a |= uint64(org[i]) << (8 * i)
+		}
+	}
+	h := (a^uint64(n))*0x9e3779b97f4a7c15 ^ b*0xc2b2ae3d27d4eb4f
+	h ^= h >> 29
+	h *= 0xbf58476d1ce4e5b9
+	return int(h>>40) & (frontSlots - 1)
+}
+
+// le64 reads 8 bytes of s little-endian (the compiler makes it one load).
+func le64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 type slotArray struct {
@@ -49,6 +87,11 @@ func newSlotArray(n int) *slotArray {
 
 // load returns org's view, or nil.
 func (t *orgTable) load(org string) *orgView {
+	if org != "" {
+		if v := t.front[frontSlot(org)].Load(); v != nil && v.org == org {
+			return v
+		}
+	}
 	a := t.cur.Load()
 	for i := maphash.String(t.seed, org) & a.mask; ; i = (i + 1) & a.mask {
 		v := a.slots[i].Load()
@@ -74,6 +117,7 @@ func (t *orgTable) store(org string, v *orgView) {
 		}
 		if x.org == org {
 			a.slots[i].Store(v)
+			t.front[frontSlot(org)].Store(v)
 			return
 		}
 		if x == t.tomb && free < 0 {
@@ -82,6 +126,7 @@ func (t *orgTable) store(org string, v *orgView) {
 	}
 	if free >= 0 { // reuse a tombstone: used does not change
 		a.slots[free].Store(v)
+		t.front[frontSlot(org)].Store(v)
 		t.live++
 		return
 	}
@@ -96,6 +141,7 @@ func (t *orgTable) store(org string, v *orgView) {
 		}
 	}
 	a.slots[i].Store(v)
+	t.front[frontSlot(org)].Store(v)
 	t.live++
 	t.used++
 }
@@ -110,6 +156,9 @@ func (t *orgTable) delete(org string) {
 		}
 		if x.org == org {
 			a.slots[i].Store(t.tomb)
+			if f := &t.front[frontSlot(org)]; f.Load() == x {
+				f.Store(nil)
+			}
 			t.live--
 			// Shrink a table that emptied out, so memory follows the
 			// number of cached orgs down as well as up.

@@ -124,3 +124,52 @@ func BenchmarkOrgLookup(b *testing.B) {
 		})
 	}
 }
+
+// TestOrgTableFrontCollisions: orgs sharing a front slot each still find
+// their own view, and deleting one leaves the other, whichever the slot
+// holds.
+func TestOrgTableFrontCollisions(t *testing.T) {
+	a := "org-0"
+	b := ""
+	for i := 1; b == "" && i < 1_000_000; i++ {
+		if c := fmt.Sprintf("org-%d", i); frontSlot(c) == frontSlot(a) {
+			b = c
+		}
+	}
+	if b == "" {
+		t.Fatal("no org id shares org-0's front slot among a million")
+	}
+	// Sequential ids spread over the slots (the hash is no seedless
+	// constant in disguise).
+	used := map[int]bool{}
+	for i := range 2 * frontSlots {
+		used[frontSlot(fmt.Sprintf("org-%d", i))] = true
+	}
+	if len(used) < frontSlots/2 {
+		t.Errorf("%d sequential org ids use %d of %d front slots", 2*frontSlots, len(used), frontSlots)
+	}
+	tab := newOrgTable()
+	va, vb := &orgView{org: a}, &orgView{org: b}
+	tab.store(a, va)
+	tab.store(b, vb) // takes the shared front slot
+	if got := tab.load(a); got != va {
+		t.Errorf("load(%q) = %p, want %p (through the table)", a, got, va)
+	}
+	if got := tab.load(b); got != vb {
+		t.Errorf("load(%q) = %p, want %p (through the front)", b, got, vb)
+	}
+	tab.delete(a) // not in the front slot: the slot keeps b
+	if got := tab.load(b); got != vb {
+		t.Errorf("after delete(%q): load(%q) = %p, want %p", a, b, got, vb)
+	}
+	if got := tab.load(a); got != nil {
+		t.Errorf("after delete(%q): load = %p, want nil", a, got)
+	}
+	tab.delete(b) // in the front slot: cleared
+	if got := tab.front[frontSlot(b)].Load(); got != nil {
+		t.Errorf("front slot after delete(%q) holds %p, want nil", b, got)
+	}
+	if got := tab.load(b); got != nil {
+		t.Errorf("after delete(%q): load = %p, want nil", b, got)
+	}
+}
