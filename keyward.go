@@ -281,10 +281,38 @@ func checkInput(plaintextLen int, aadContext string) error {
 	if err := checkSizes(plaintextLen, aadContext); err != nil {
 		return err
 	}
-	if !utf8.ValidString(aadContext) {
+	if !isASCII(aadContext) && !utf8.ValidString(aadContext) {
 		return fmt.Errorf("%w: not valid utf-8", ErrInvalidContext)
 	}
 	return nil
+}
+
+// isASCII reports whether s is all ASCII, and so valid UTF-8: the usual
+// context ("table.column", "table.column:row"). It ORs s eight bytes at a
+// time, the last word overlapping the one before, which costs a few
+// nanoseconds where the general validator's per-byte tail costs more.
+func isASCII(s string) bool {
+	const high = 0x8080808080808080
+	n := len(s)
+	if n < 8 {
+		var acc byte
+		for i := 0; i < n; i++ {
+			acc |= s[i]
+		}
+		return acc < 0x80
+	}
+	acc := le64(s[n-8:])
+	for ; len(s) >= 8; s = s[8:] {
+		acc |= le64(s)
+	}
+	return acc&high == 0
+}
+
+// le64 reads eight bytes of s little-endian (the compiler makes it one load).
+func le64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 // checkSizes enforces the size limits.

@@ -39,7 +39,7 @@ func AADSize(org, context string) int {
 // validate org ids (64 bytes at most) and bound request sizes long before.
 func AppendAAD(dst []byte, formatVersion byte, org string, keyVersion uint32, context string) []byte {
 	if uint64(len(context)) > MaxContextLen {
-		panic("format: context of " + strconv.Itoa(len(context)) + " bytes exceeds the aad limit")
+		panicContextLen(len(context))
 	}
 	dst = slices.Grow(dst, AADSize(org, context))
 	return AppendAADContext(AppendAADPrefix(dst, formatVersion, org, keyVersion), context)
@@ -67,8 +67,14 @@ func AppendAADPrefix(dst []byte, formatVersion byte, org string, keyVersion uint
 // than MaxContextLen.
 func AppendAADContext(dst []byte, context string) []byte {
 	if uint64(len(context)) > MaxContextLen {
-		panic("format: context of " + strconv.Itoa(len(context)) + " bytes exceeds the aad limit")
+		panicContextLen(len(context))
 	}
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(context)))
 	return append(dst, context...)
+}
+
+// panicContextLen is AppendAAD's panic for an oversized context, kept out
+// of line so that AppendAADContext stays small enough to inline.
+func panicContextLen(n int) {
+	panic("format: context of " + strconv.Itoa(n) + " bytes exceeds the aad limit")
 }

@@ -86,6 +86,19 @@ func (f Field) Tag() []byte {
 // Validate reports whether f can be encoded and opened: format version V1,
 // key version at least 1 and Sealed at least Overhead bytes long.
 func (f Field) Validate() error {
+	if f.Version == V1 && f.KeyVersion != 0 && len(f.Sealed) >= Overhead {
+		return nil // the common case, small enough to inline
+	}
+	return f.invalid()
+}
+
+// valid reports whether Validate would return nil (same test, no error).
+func (f Field) valid() bool {
+	return f.Version == V1 && f.KeyVersion != 0 && len(f.Sealed) >= Overhead
+}
+
+// invalid returns Validate's error for a Field that is not valid.
+func (f Field) invalid() error {
 	switch {
 	case f.Version == 0:
 		return malformed("format version 0")

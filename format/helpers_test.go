@@ -18,7 +18,7 @@ func testKey() []byte {
 	return k
 }
 
-func mustAEAD(t testing.TB, key []byte) cipher.AEAD {
+func mustAEAD(t testing.TB, key []byte) *AEAD {
 	t.Helper()
 	aead, err := NewAEAD(key)
 	if err != nil {

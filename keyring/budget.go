@@ -43,16 +43,27 @@ const prefetchTimeout = 30 * time.Second
 // Reserve accounts for one encryption under key, reserving a new block from
 // the store when the process's current block is used up. When a reservation
 // brings the key's total to the threshold, Options.Exhausted is called.
+//
+// The common case – the block has more than a quarter left – is one atomic
+// decrement, small enough to inline into Encrypt.
 func (k *Keyring) Reserve(ctx context.Context, key *Key) error {
-	b := key.budget
-	n := b.left.Add(-1)
+	n := key.budget.left.Add(-1)
+	if n > k.lowWater {
+		return nil
+	}
+	return k.reserveLow(ctx, key, n)
+}
+
+// reserveLow is Reserve once the decrement left n in the block: it starts
+// the prefetch at a quarter left and refills an exhausted block.
+func (k *Keyring) reserveLow(ctx context.Context, key *Key, n int64) error {
 	if n >= 0 {
-		if n == int64(k.opts.UsageBlock/4) && k.opts.UsageBlock >= 4 {
+		if n == k.lowWater && k.opts.UsageBlock >= 4 {
 			k.prefetch(key)
 		}
 		return nil
 	}
-	b.left.Add(1) // give back the failed decrement
+	key.budget.left.Add(1) // give back the failed decrement
 	return k.refill(ctx, key)
 }
 

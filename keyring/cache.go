@@ -12,7 +12,10 @@ import (
 // The hot path — a hit — takes no lock: lookups go through an orgTable (a
 // hash table with lock-free reads, see orgtable.go) and a hit only sets the entry's
 // "referenced" bit, and only when it is not set already, so concurrent hits
-// on a hot key do not bounce a cache line between cores.
+// on a hot key do not bounce a cache line between cores. For the same
+// reason hits are not counted: a shared counter written by every Encrypt
+// and Decrypt cost about 4 % of a 32-byte Encrypt+Decrypt on one core and
+// more under parallel load. Misses, which read the store, are counted.
 //
 // Eviction is CLOCK (second chance), the LRU approximation operating
 // systems use for page caches: entries sit on a ring; when the cache is full,
@@ -52,7 +55,7 @@ type cache struct {
 	// reserved instead of reserving another. Bounded by max.
 	bank map[bankKey]*budget
 
-	hits, misses, evictions atomic.Uint64
+	misses, evictions atomic.Uint64
 }
 
 type bankKey struct {
@@ -97,7 +100,9 @@ func (c *cache) budgetFor(org string, version uint32) *budget {
 func (c *cache) get(org string, version uint32) *Key {
 	if view := c.orgs.load(org); view != nil {
 		e := view.active
-		if version != 0 {
+		// A version lookup is most often for the active key (data written
+		// since the last rotation): check it before walking the list.
+		if version != 0 && (e == nil || e.key.Version != version) {
 			e = nil
 			for _, x := range view.versions {
 				if x.key.Version == version {
@@ -110,7 +115,6 @@ func (c *cache) get(org string, version uint32) *Key {
 			if !e.referenced.Load() {
 				e.referenced.Store(true)
 			}
-			c.hits.Add(1)
 			return e.key
 		}
 	}

@@ -18,7 +18,6 @@ package keyring
 
 import (
 	"context"
-	"crypto/cipher"
 	"errors"
 	"fmt"
 	"strconv"
@@ -69,8 +68,8 @@ const (
 type Key struct {
 	Org     string
 	Version uint32
-	// AEAD is AES-256-GCM with random nonces (format.NewAEAD).
-	AEAD cipher.AEAD
+	// AEAD is the data key: AES-256-GCM with random nonces (format.NewAEAD).
+	AEAD *format.AEAD
 	// AADPrefix is format.AppendAADPrefix(nil, format.V1, Org, Version):
 	// the fixed part of the AAD of every field sealed under the key.
 	AADPrefix []byte
@@ -118,6 +117,9 @@ type Keyring struct {
 	flight singleflight.Group
 	closed atomic.Bool
 	opts   Options
+	// lowWater is opts.UsageBlock/4: Reserve leaves its fast path when a
+	// block has this many encryptions left or fewer.
+	lowWater int64
 
 	// Background work (block prefetches), stopped by Close.
 	bgCtx    context.Context
@@ -164,6 +166,7 @@ func New(st keyStore, kek kms.KEK, opts Options) (*Keyring, error) {
 	}
 	k := &Keyring{store: st, kek: kek, cache: newCache(opts.CacheSize, opts.CacheTTL), opts: opts,
 		legacy: newLegacyCache(opts.CacheSize, opts.CacheTTL)}
+	k.lowWater = int64(opts.UsageBlock / 4)
 	k.bgCtx, k.bgCancel = context.WithCancel(context.Background())
 	return k, nil
 }
@@ -220,16 +223,16 @@ func (k *Keyring) bgStart() bool {
 	return true
 }
 
-// Stats is a snapshot of the cache counters.
+// Stats is a snapshot of the cache counters. Hits are not counted (see
+// cache): a caller that counts its own lookups has hits = lookups − Misses.
 type Stats struct {
-	Hits, Misses, Evictions, Unwraps uint64
-	Len                              int
+	Misses, Evictions, Unwraps uint64
+	Len                        int
 }
 
 // Stats returns the cache counters.
 func (k *Keyring) Stats() Stats {
 	return Stats{
-		Hits:      k.cache.hits.Load(),
 		Misses:    k.cache.misses.Load(),
 		Evictions: k.cache.evictions.Load(),
 		Unwraps:   k.unwraps.Load(),

@@ -77,22 +77,20 @@ func (m *metrics) handler() http.Handler {
 type engineCollector struct{ eng *keyward.Engine }
 
 var (
-	descHits      = prometheus.NewDesc("keyward_dek_cache_hits_total", "Data-key cache hits.", nil, nil)
-	descMisses    = prometheus.NewDesc("keyward_dek_cache_misses_total", "Data-key cache misses.", nil, nil)
+	descMisses    = prometheus.NewDesc("keyward_dek_cache_misses_total", "Data-key cache misses (lookups that read the store). Hits are not counted: hits = keyward_crypto_items_total - misses.", nil, nil)
 	descEvictions = prometheus.NewDesc("keyward_dek_cache_evictions_total", "Data keys evicted from the cache.", nil, nil)
 	descUnwraps   = prometheus.NewDesc("keyward_dek_unwraps_total", "Data keys unwrapped by the KEK.", nil, nil)
 	descLen       = prometheus.NewDesc("keyward_dek_cache_keys", "Data keys held unwrapped in memory now.", nil, nil)
 )
 
 func (c engineCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descHits, descMisses, descEvictions, descUnwraps, descLen} {
+	for _, d := range []*prometheus.Desc{descMisses, descEvictions, descUnwraps, descLen} {
 		ch <- d
 	}
 }
 
 func (c engineCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.eng.Stats()
-	ch <- prometheus.MustNewConstMetric(descHits, prometheus.CounterValue, float64(st.Hits))
 	ch <- prometheus.MustNewConstMetric(descMisses, prometheus.CounterValue, float64(st.Misses))
 	ch <- prometheus.MustNewConstMetric(descEvictions, prometheus.CounterValue, float64(st.Evictions))
 	ch <- prometheus.MustNewConstMetric(descUnwraps, prometheus.CounterValue, float64(st.Unwraps))
