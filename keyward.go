@@ -197,12 +197,16 @@ func (e *Engine) Encrypt(ctx context.Context, org string, plaintext []byte, aadC
 	if err := e.ring.Reserve(ctx, key); err != nil {
 		return nil, err
 	}
+	n := format.SealedSize(key.Version, len(plaintext))
+	if aad := key.AAD(aadContext); aad != nil { // a recurring context's AAD
+		return format.Seal(make([]byte, 0, n), key.AEAD, key.Version, plaintext, aad), nil
+	}
 	// One allocation holds the result and, behind it, the AAD: no pool, no
 	// second allocation. The returned slice's capacity stops at the result.
-	n := format.SealedSize(key.Version, len(plaintext))
 	buf := make([]byte, n, n+format.AADSize(org, aadContext))
 	aad := format.AppendAADContext(append(buf[n:], key.AADPrefix...), aadContext)
 	out := format.Seal(buf[:0:n], key.AEAD, key.Version, plaintext, aad)
+	key.Used(aadContext, out[n-1]) // the tag's last byte: fresh, uniform
 	return out[:n:n], nil
 }
 
@@ -260,8 +264,14 @@ func (e *Engine) DecryptField(ctx context.Context, org string, f format.Field, a
 	if err != nil {
 		return nil, err
 	}
-	// As in Encrypt: the plaintext and, behind it, the AAD share one allocation.
+	// As in Encrypt: a recurring context's AAD, or the plaintext and,
+	// behind it, the AAD in one allocation.
 	n := len(f.Sealed) - format.Overhead
+	if f.Version == format.V1 {
+		if aad := key.AAD(aadContext); aad != nil {
+			return format.Open(make([]byte, 0, n), key.AEAD, f, aad)
+		}
+	}
 	buf := make([]byte, n, n+format.AADSize(org, aadContext))
 	aad := buf[n:]
 	if f.Version == format.V1 {
@@ -272,6 +282,12 @@ func (e *Engine) DecryptField(ctx context.Context, org string, f format.Field, a
 	pt, err := format.Open(buf[:0:n], key.AEAD, f, aad)
 	if err != nil {
 		return nil, err
+	}
+	if f.Version == format.V1 {
+		// The nonce's first byte: Encrypt samples on the tag instead, so
+		// decrypting a value just encrypted is not a second, dependent
+		// sample of its context. Opened, so only real uses count.
+		key.Used(aadContext, f.Sealed[0])
 	}
 	return pt[:n:n], nil
 }

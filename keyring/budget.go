@@ -45,13 +45,12 @@ const prefetchTimeout = 30 * time.Second
 // brings the key's total to the threshold, Options.Exhausted is called.
 //
 // The common case – the block has more than a quarter left – is one atomic
-// decrement, small enough to inline into Encrypt.
+// decrement and one comparison; the rest is out of line in reserveLow.
 func (k *Keyring) Reserve(ctx context.Context, key *Key) error {
-	n := key.budget.left.Add(-1)
-	if n > k.lowWater {
-		return nil
+	if n := key.budget.left.Add(-1); n <= k.lowWater {
+		return k.reserveLow(ctx, key, n)
 	}
-	return k.reserveLow(ctx, key, n)
+	return nil
 }
 
 // reserveLow is Reserve once the decrement left n in the block: it starts

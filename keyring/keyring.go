@@ -74,7 +74,9 @@ type Key struct {
 	// the fixed part of the AAD of every field sealed under the key.
 	AADPrefix []byte
 
-	budget *budget // encryptions this process may still perform under the key
+	memo      atomic.Pointer[aadMemo] // AADs of recurring contexts (aadmemo.go); nil while none is
+	candidate atomic.Uint64           // cheapHash of the context the memo considered last
+	budget    *budget                 // encryptions this process may still perform under the key
 }
 
 // keyStore is what the keyring needs from a store.

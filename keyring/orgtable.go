@@ -40,26 +40,33 @@ type orgTable struct {
 // frontSlots is the size of orgTable.front (a power of two).
 const frontSlots = 512
 
-// frontSlot is org's slot in orgTable.front: a multiplicative mix of its
-// length and of loads that together cover every byte – the first and last
-// eight bytes, or the first and last four, or for the shortest ids the
-// first, middle and last byte – so a hit never loops over the id. Org ids
-// are 1-64 bytes.
+// frontSlot is org's slot in orgTable.front.
 func frontSlot(org string) int {
-	n := len(org)
+	return int(cheapHash(org)>>40) & (frontSlots - 1)
+}
+
+// cheapHash mixes s's length with loads that together cover every byte –
+// the first and last eight bytes, or the first and last four, or for the
+// shortest strings the first, middle and last byte – so it never loops.
+// It is unseeded and not collision-resistant: it only picks slots of
+// direct-mapped caches whose entries are confirmed by comparing the whole
+// string, so a collision costs a miss, never a wrong answer. Beyond 16
+// bytes only the ends count: ids and contexts that differ in the middle
+// share a slot and take turns.
+func cheapHash(s string) uint64 {
+	n := len(s)
 	var a, b uint64
 	switch {
 	case n >= 8:
-		a, b = le64(org[:8]), le64(org[n-8:])
+		a, b = le64(s[:8]), le64(s[n-8:])
 	case n >= 4:
-		a, b = le32(org[:4]), le32(org[n-4:])
+		a, b = le32(s[:4]), le32(s[n-4:])
 	case n > 0:
-		a = uint64(org[0])<<16 | uint64(org[n>>1])<<8 | uint64(org[n-1])
+		a = uint64(s[0])<<16 | uint64(s[n>>1])<<8 | uint64(s[n-1])
 	}
 	h := (a^uint64(n))*0x9e3779b97f4a7c15 ^ b*0xc2b2ae3d27d4eb4f
 	h ^= h >> 29
-	h *= 0xbf58476d1ce4e5b9
-	return int(h>>40) & (frontSlots - 1)
+	return h * 0xbf58476d1ce4e5b9
 }
 
 // le64 reads 8 bytes of s little-endian (the compiler makes it one load).

@@ -20,7 +20,13 @@
 // library's larger allocations is charged to raw; windows of many
 // collections' length (the default) keep that small.
 //
+// With -rows the library side gives every call its own row's context
+// ("integrations.k:<id>", cycling through 4096 rows), so no context recurs
+// and the key's AAD memo (keyring/aadmemo.go) never helps; the raw side
+// uses an AAD of that length.
+//
 //	go run ./bench/ratio                       # 32 B, 20 s
+//	go run ./bench/ratio -rows                 # a context per row
 //	go run ./bench/ratio -size 256 -duration 60s
 package main
 
@@ -47,8 +53,9 @@ func main() {
 	size := flag.Int("size", 32, "plaintext bytes")
 	window := flag.Duration("window", 20*time.Millisecond, "length of one window (each side)")
 	duration := flag.Duration("duration", 20*time.Second, "total measuring time")
+	rows := flag.Bool("rows", false, "a context per row: no context recurs")
 	flag.Parse()
-	if err := run(*size, *window, *duration); err != nil {
+	if err := run(*size, *window, *duration, *rows); err != nil {
 		fmt.Fprintln(os.Stderr, "ratio:", err)
 		os.Exit(1)
 	}
@@ -59,7 +66,7 @@ const (
 	aadContext = "integrations.k"
 )
 
-func run(size int, window, duration time.Duration) error {
+func run(size int, window, duration time.Duration, perRow bool) error {
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "ratio")
 	if err != nil {
@@ -100,7 +107,14 @@ func run(size int, window, duration time.Duration) error {
 	if err != nil {
 		return err
 	}
-	aad := format.AppendAAD(nil, format.V1, org, 1, aadContext)
+	contexts := []string{aadContext}
+	if perRow {
+		contexts = make([]string, 4096)
+		for i := range contexts {
+			contexts[i] = fmt.Sprintf("%s:%d", aadContext, 100000+i)
+		}
+	}
+	aad := format.AppendAAD(nil, format.V1, org, 1, contexts[0])
 
 	raw := func(n int) (time.Duration, error) {
 		start := time.Now()
@@ -114,12 +128,13 @@ func run(size int, window, duration time.Duration) error {
 	}
 	lib := func(n int) (time.Duration, error) {
 		start := time.Now()
-		for range n {
-			ct, err := eng.Encrypt(ctx, org, plaintext, aadContext)
+		for i := range n {
+			c := contexts[i%len(contexts)]
+			ct, err := eng.Encrypt(ctx, org, plaintext, c)
 			if err != nil {
 				return 0, err
 			}
-			if _, err := eng.Decrypt(ctx, org, ct, aadContext); err != nil {
+			if _, err := eng.Decrypt(ctx, org, ct, c); err != nil {
 				return 0, err
 			}
 		}
@@ -161,7 +176,7 @@ func run(size int, window, duration time.Duration) error {
 	slices.Sort(ratios)
 	slices.Sort(rawNs)
 	slices.Sort(libNs)
-	fmt.Printf("size %d B, %d window pairs of %d operations each\n", size, len(ratios), n)
+	fmt.Printf("size %d B, %d context(s), %d window pairs of %d operations each\n", size, len(contexts), len(ratios), n)
 	fmt.Printf("raw seal+open        median %6.1f ns/op\n", quantile(rawNs, 0.5))
 	fmt.Printf("Encrypt+Decrypt      median %6.1f ns/op\n", quantile(libNs, 0.5))
 	fmt.Printf("ratio per pair       median %.3f  (quartiles %.3f – %.3f)\n",
