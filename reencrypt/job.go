@@ -54,8 +54,13 @@ type Options struct {
 	// Lease is how long a chunk stays leased without a checkpoint.
 	Lease time.Duration
 	// MaxFailures stops the job once more rows have failed (default 1000;
-	// negative: never).
+	// negative: never). Its zero value means the default; to stop at the
+	// first failure, set FailFast.
 	MaxFailures int64
+	// FailFast stops the job at the first failed row: after the batch in
+	// which it failed, the other rows of that batch done. It overrides
+	// MaxFailures.
+	FailFast bool
 	// Restart drops the job's checkpoints and starts over.
 	Restart bool
 	// Progress, if set, is called after every checkpoint with the job as
@@ -83,12 +88,23 @@ func (o *Options) defaults() {
 	if o.Lease <= 0 {
 		o.Lease = DefaultLease
 	}
-	if o.MaxFailures == 0 {
+	switch {
+	case o.FailFast:
+		o.MaxFailures = 0
+	case o.MaxFailures == 0:
 		o.MaxFailures = DefaultMaxFailures
 	}
 	if o.Poll <= 0 {
 		o.Poll = 500 * time.Millisecond
 	}
+}
+
+// failureLimitText says why a job stopped on failed rows.
+func failureLimitText(maxFailures int64) string {
+	if maxFailures == 0 {
+		return "a row failed (fail fast)"
+	}
+	return fmt.Sprintf("more than %d rows failed", maxFailures)
 }
 
 // JobID is the id of the job of kind over target for org: the same target
@@ -161,7 +177,7 @@ func Run(ctx context.Context, js store.JobStore, t Target, conv *Converter, opts
 		bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		if errors.Is(cerr, ErrTooManyFailures) {
-			reason := fmt.Sprintf("more than %d rows failed", opts.MaxFailures)
+			reason := failureLimitText(opts.MaxFailures)
 			sum.Job, _ = js.FailJob(bg, id, reason)
 		} else {
 			sum.Job, _ = js.Job(bg, id)

@@ -294,6 +294,15 @@ func TestBadInput(t *testing.T) {
 	if !errors.Is(err, reencrypt.ErrTooManyFailures) || sum.Job.State != store.JobFailed || !strings.Contains(sum.Job.Error, "more than 5 rows failed") {
 		t.Fatalf("over the limit: err %v, job %+v", err, sum.Job)
 	}
+	// FailFast stops at the first failed row, whatever MaxFailures says:
+	// after its batch, so at most a batch's failures are counted.
+	sum, err = reencrypt.Run(ctx, st, tbl, &reencrypt.Converter{Sealer: eng, Text: true}, reencrypt.Options{Batch: 16, Workers: 1, MaxFailures: 1000, FailFast: true, Restart: true})
+	if !errors.Is(err, reencrypt.ErrTooManyFailures) || sum.Job.State != store.JobFailed || sum.Job.Error != "a row failed (fail fast)" {
+		t.Fatalf("fail fast: err %v, job %+v", err, sum.Job)
+	}
+	if sum.Job.Failed < 1 || sum.Job.Failed > 16 {
+		t.Errorf("fail fast: %d rows failed, want 1..16 (one batch)", sum.Job.Failed)
+	}
 	_ = want
 	_ = time.Second
 }

@@ -23,7 +23,7 @@ type jobFlags struct {
 
 func (f *jobFlags) options(kind, org string) reencrypt.Options {
 	return reencrypt.Options{Kind: kind, Org: org, Batch: f.batch, Workers: f.workers,
-		MaxFailures: f.maxFailures, Lease: f.lease, Restart: f.restart, Rate: f.maxRate}
+		MaxFailures: f.maxFailures, FailFast: f.maxFailures == 0, Lease: f.lease, Restart: f.restart, Rate: f.maxRate}
 }
 
 func (f *jobFlags) check() error {
@@ -36,10 +36,8 @@ func (f *jobFlags) check() error {
 		return usagef("--max-rate must not be negative")
 	case f.lease < time.Second:
 		return usagef("--lease must be at least 1s")
-	case f.maxFailures == 0 || f.maxFailures < -1:
-		// The library reads 0 as "the default"; refuse it rather than let
-		// an operator believe the job stops at the first failure.
-		return usagef("--max-failures must be at least 1 (the job stops once more rows than that failed), or -1 for never")
+	case f.maxFailures < -1:
+		return usagef("--max-failures must be at least 0 (the job stops once more rows than that failed; 0: at the first), or -1 for never")
 	}
 	return nil
 }
@@ -133,7 +131,11 @@ func (a *app) runJob(ctx context.Context, ja *jobAudit, cmd string, js store.Job
 func jobError(cmd string, j store.Job, opts reencrypt.Options, err error) error {
 	if err != nil {
 		if errors.Is(err, reencrypt.ErrTooManyFailures) {
-			return fmt.Errorf("%s stopped: more than %d rows failed (ids above); fix them or raise --max-failures, then run it again", cmd, opts.MaxFailures)
+			what := fmt.Sprintf("more than %d rows failed", opts.MaxFailures)
+			if opts.FailFast {
+				what = "a row failed"
+			}
+			return fmt.Errorf("%s stopped: %s (ids above); fix them or raise --max-failures, then run it again", cmd, what)
 		}
 		return fmt.Errorf("%s interrupted: %w (run the same command again to resume)", cmd, err)
 	}

@@ -132,7 +132,7 @@ func (f *jobFlags) add(cmd *cobra.Command, dry bool) {
 	fl.BoolVar(&f.restart, "restart", false, "drop the job's checkpoints and start over (stop other processes on it first)")
 	fl.IntVar(&f.batch, "batch", reencrypt.DefaultBatch, "rows per batch (one read, one write, one checkpoint)")
 	fl.IntVar(&f.workers, "workers", 2, "chunks this process works on at once")
-	fl.Int64Var(&f.maxFailures, "max-failures", reencrypt.DefaultMaxFailures, "stop once more rows than this have failed (at least 1; -1: never)")
+	fl.Int64Var(&f.maxFailures, "max-failures", reencrypt.DefaultMaxFailures, "stop once more rows than this have failed (0: at the first; -1: never)")
 	fl.Float64Var(&f.maxRate, "max-rate", 0, "at most this many rows a second in this process (0: no limit)")
 	fl.DurationVar(&f.lease, "lease", reencrypt.DefaultLease, "how long a chunk stays leased to a process that stopped checkpointing")
 }

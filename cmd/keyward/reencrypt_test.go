@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/keyward/keyward/reencrypt"
+	"github.com/keyward/keyward/store"
 )
 
 func TestCLIReencryptSecrets(t *testing.T) {
@@ -55,8 +58,7 @@ func TestCLIJobFlagLimits(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--max-failures", "0"}, "--max-failures must be at least 1"},
-		{[]string{"--max-failures", "-2"}, "--max-failures must be at least 1"},
+		{[]string{"--max-failures", "-2"}, "--max-failures must be at least 0"},
 		{[]string{"--batch", "0"}, "--batch must be at least 1"},
 		{[]string{"--workers", "0"}, "--workers must be at least 1"},
 	}
@@ -66,6 +68,24 @@ func TestCLIJobFlagLimits(t *testing.T) {
 			t.Errorf("reencrypt %v: exit %d, stderr %q; want exit 2 and %q", tt.args, r.code, r.stderr, tt.want)
 		}
 	}
-	// -1 (never stop) is accepted.
+	// -1 (never stop) and 0 (stop at the first failure) are accepted.
 	kw(t, data, "", "reencrypt", "--max-failures", "-1").ok(t)
+	kw(t, data, "", "reencrypt", "--max-failures", "0").ok(t)
+}
+
+// The CLI says which limit stopped a job.
+func TestJobErrorFailureLimit(t *testing.T) {
+	tests := []struct {
+		opts reencrypt.Options
+		want string
+	}{
+		{reencrypt.Options{MaxFailures: 5}, "migrate stopped: more than 5 rows failed (ids above)"},
+		{reencrypt.Options{FailFast: true}, "migrate stopped: a row failed (ids above)"},
+	}
+	for _, tt := range tests {
+		err := jobError("migrate", store.Job{}, tt.opts, reencrypt.ErrTooManyFailures)
+		if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+			t.Errorf("jobError(%+v) = %v, want it to start %q", tt.opts, err, tt.want)
+		}
+	}
 }
