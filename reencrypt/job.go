@@ -155,7 +155,7 @@ func Run(ctx context.Context, js store.JobStore, t Target, conv *Converter, opts
 	if err != nil {
 		return Summary{}, err
 	}
-	r := &runner{js: js, t: t, conv: conv, opts: opts, own: own, job: job}
+	r := &runner{js: js, t: t, conv: conv, opts: opts, own: own, job: job, ended: make(chan struct{})}
 	if opts.Rate > 0 {
 		r.limit = rate.NewLimiter(rate.Limit(opts.Rate), opts.Batch)
 	}
@@ -242,8 +242,28 @@ type runner struct {
 	// limit paces the rows read, if Options.Rate is set.
 	limit *rate.Limiter
 
-	mu   sync.Mutex // guards mine and serialises Progress
+	mu   sync.Mutex // guards mine and ended, and serialises Progress
 	mine store.JobProgress
+	// ended is closed (and replaced) whenever one of this process's
+	// workers leaves a chunk, so its other workers waiting for a chunk
+	// look again at once instead of after Options.Poll: a job whose last
+	// chunk another worker here finished ends without a poll's delay.
+	ended chan struct{}
+}
+
+// chunkEnded wakes this process's workers waiting in waitForChunk.
+func (r *runner) chunkEnded() {
+	r.mu.Lock()
+	close(r.ended)
+	r.ended = make(chan struct{})
+	r.mu.Unlock()
+}
+
+// endedCh returns the channel the next chunkEnded closes.
+func (r *runner) endedCh() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ended
 }
 
 // work claims chunks and walks them until the job is done.
@@ -260,7 +280,9 @@ func (r *runner) work(ctx context.Context, me string) error {
 		if err != nil {
 			return err
 		}
-		if err := r.walk(ctx, c, me); err != nil {
+		err = r.walk(ctx, c, me)
+		r.chunkEnded()
+		if err != nil {
 			if errors.Is(err, store.ErrStale) {
 				continue // the lease was lost to another process: it carries on
 			}
@@ -279,6 +301,7 @@ func (r *runner) work(ctx context.Context, me string) error {
 // job is finished, takes over chunks of dead processes on this host, and
 // otherwise waits a poll interval for an expired lease.
 func (r *runner) waitForChunk(ctx context.Context) (bool, error) {
+	ended := r.endedCh() // before reading the job: no wake-up is lost
 	j, err := r.js.Job(ctx, r.job.ID)
 	if err != nil {
 		return false, err
@@ -307,6 +330,7 @@ func (r *runner) waitForChunk(ctx context.Context) (bool, error) {
 	case <-ctx.Done():
 		return false, context.Cause(ctx)
 	case <-time.After(r.opts.Poll):
+	case <-ended:
 	}
 	return false, nil
 }

@@ -1,10 +1,12 @@
 package reencrypt_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/kms/kmstest"
@@ -158,5 +160,33 @@ func TestReencryptSecrets(t *testing.T) {
 			check(3, "d-some")
 			check(2, "c-many")
 		})
+	}
+}
+
+// A worker with no chunk left waits for one, but wakes when a worker of its
+// own process finishes: a one-chunk job with many workers ends without
+// waiting out the poll interval (an hour here; the context would end the
+// test long before).
+func TestIdleWorkersWakeAtJobEnd(t *testing.T) {
+	eng, st := engine(t)
+	ss, err := secretstore.New(eng, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.CreateOrg(t.Context(), "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ss.Put(t.Context(), "acme", "svc/one", secretstore.Kind("generic"), secret.New([]byte("v")), secretstore.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	sum, err := reencrypt.Run(ctx, st, reencrypt.NewSecrets(st, ""), &reencrypt.Converter{Sealer: eng},
+		reencrypt.Options{Kind: "reencrypt", Workers: 4, Poll: time.Hour})
+	if err != nil {
+		t.Fatalf("Run: %v (idle workers were not woken at the job's end)", err)
+	}
+	if j := sum.Job; j.State != store.JobDone || j.Done != 1 {
+		t.Fatalf("job: %+v", j)
 	}
 }
