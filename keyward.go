@@ -265,30 +265,22 @@ func (e *Engine) DecryptField(ctx context.Context, org string, f format.Field, a
 		return nil, err
 	}
 	// As in Encrypt: a recurring context's AAD, or the plaintext and,
-	// behind it, the AAD in one allocation.
+	// behind it, the AAD in one allocation. Validate admits format V1
+	// only, the format of the key's AADPrefix and of its memo.
 	n := len(f.Sealed) - format.Overhead
-	if f.Version == format.V1 {
-		if aad := key.AAD(aadContext); aad != nil {
-			return format.Open(make([]byte, 0, n), key.AEAD, f, aad)
-		}
+	if aad := key.AAD(aadContext); aad != nil {
+		return format.Open(make([]byte, 0, n), key.AEAD, f, aad)
 	}
 	buf := make([]byte, n, n+format.AADSize(org, aadContext))
-	aad := buf[n:]
-	if f.Version == format.V1 {
-		aad = format.AppendAADContext(append(aad, key.AADPrefix...), aadContext)
-	} else {
-		aad = format.AppendAAD(aad, f.Version, org, f.KeyVersion, aadContext)
-	}
+	aad := format.AppendAADContext(append(buf[n:], key.AADPrefix...), aadContext)
 	pt, err := format.Open(buf[:0:n], key.AEAD, f, aad)
 	if err != nil {
 		return nil, err
 	}
-	if f.Version == format.V1 {
-		// The nonce's first byte: Encrypt samples on the tag instead, so
-		// decrypting a value just encrypted is not a second, dependent
-		// sample of its context. Opened, so only real uses count.
-		key.Used(aadContext, f.Sealed[0])
-	}
+	// The nonce's first byte: Encrypt samples on the tag instead, so
+	// decrypting a value just encrypted is not a second, dependent sample
+	// of its context. Opened, so only real uses count.
+	key.Used(aadContext, f.Sealed[0])
 	return pt[:n:n], nil
 }
 

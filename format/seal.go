@@ -14,7 +14,8 @@ import (
 //
 // It is a concrete type rather than a cipher.AEAD so that Seal and Open
 // need not check, on every call, that they were given a cipher of this
-// shape: only NewAEAD makes one. It is safe for concurrent use.
+// shape: only NewAEAD makes a usable one (a zero AEAD opens nothing and
+// seals nothing). It is safe for concurrent use.
 type AEAD struct {
 	gcm cipher.AEAD
 }
@@ -56,13 +57,13 @@ func SealedSize(keyVersion uint32, plaintextLen int) int {
 // plaintext and aad must not overlap the appended region.
 //
 // Like cipher.AEAD.Seal it cannot fail on valid input; it panics on
-// programmer error: a key version of 0 or a nil aead.
+// programmer error: a key version of 0 or an aead not from NewAEAD.
 func Seal(dst []byte, aead *AEAD, keyVersion uint32, plaintext, aad []byte) []byte {
 	if keyVersion == 0 {
 		panic("format: seal with key version 0")
 	}
-	if aead == nil {
-		panic("format: seal with a nil aead")
+	if aead == nil || aead.gcm == nil {
+		panic("format: seal with an aead not from NewAEAD")
 	}
 	dst = slices.Grow(dst, SealedSize(keyVersion, len(plaintext)))
 	dst = append(dst, V1)
@@ -75,12 +76,12 @@ func Seal(dst []byte, aead *AEAD, keyVersion uint32, plaintext, aad []byte) []by
 // f.KeyVersion (and its own org and context), so a changed key version also
 // changes the AAD.
 //
-// Every failure – an invalid f, a nil aead, the wrong key, the wrong AAD,
+// Every failure – an invalid f, an aead not from NewAEAD, the wrong key, the wrong AAD,
 // tampered bytes – returns exactly ErrDecrypt, unwrapped, and a nil slice.
 // Open allocates nothing when dst has room for the plaintext and does not
 // overlap f.Sealed.
 func Open(dst []byte, aead *AEAD, f Field, aad []byte) ([]byte, error) {
-	if !f.valid() || aead == nil {
+	if !f.valid() || aead == nil || aead.gcm == nil {
 		return nil, ErrDecrypt
 	}
 	out, err := aead.gcm.Open(dst, nil, f.Sealed, aad)

@@ -134,6 +134,7 @@ func TestOpenFailuresAreOpaque(t *testing.T) {
 		{"invalid field", func() ([]byte, error) { return Open(nil, aead, Field{V1, 1, f.Sealed[:Overhead-1]}, aad) }},
 		{"unsupported field version", func() ([]byte, error) { return Open(nil, aead, Field{2, 1, f.Sealed}, aad) }},
 		{"nil aead", func() ([]byte, error) { return Open(nil, nil, f, aad) }},
+		{"zero aead", func() ([]byte, error) { return Open(nil, new(AEAD), f, aad) }},
 		{"truncated ciphertext", func() ([]byte, error) {
 			return Open(nil, aead, Field{V1, 1, append(bytes.Clone(f.Sealed[:NonceSize]), f.Sealed[NonceSize+1:]...)}, aad)
 		}},
@@ -150,6 +151,30 @@ func TestOpenFailuresAreOpaque(t *testing.T) {
 			if got, want := err.Error(), "keyward: decryption failed"; got != want {
 				t.Fatalf("error text = %q, want %q", got, want)
 			}
+		})
+	}
+}
+
+// Seal refuses programmer errors loudly rather than sealing something no
+// Open accepts.
+func TestSealPanics(t *testing.T) {
+	aead := mustAEAD(t, testKey())
+	tests := []struct {
+		name string
+		seal func()
+	}{
+		{"key version 0", func() { Seal(nil, aead, 0, []byte("x"), nil) }},
+		{"nil aead", func() { Seal(nil, nil, 1, []byte("x"), nil) }},
+		{"zero aead", func() { Seal(nil, new(AEAD), 1, []byte("x"), nil) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("Seal with %s did not panic", tt.name)
+				}
+			}()
+			tt.seal()
 		})
 	}
 }

@@ -1,6 +1,7 @@
 package keyring
 
 import (
+	"hash/maphash"
 	"strings"
 	"sync/atomic"
 
@@ -95,21 +96,27 @@ func (k *Key) Used(context string, random byte) {
 
 // consider remembers context if it was the context considered last.
 func (k *Key) consider(context string) {
-	if len(context) > memoMaxContext || k.AADPrefix == nil {
+	if len(context) > memoMaxContext || k.AADPrefix == nil || k.seed == (maphash.Seed{}) {
 		return
 	}
 	// candidate holds the last considered context's hash with its two low
-	// bits replaced by how many times in a row it was considered. Load and
-	// Store race with other callers; a lost update only delays memoizing.
-	h := cheapHash(context) &^ 3
+	// bits replaced by how many times in a row it was considered. The hash
+	// is a seeded hash of the whole context, not cheapHash: cheapHash reads
+	// only the ends of long strings, so contexts that differ in the middle
+	// ("payments:00000042:card_token") would look like one recurring
+	// context. Load and Store race with other callers; a lost update only
+	// delays memoizing.
+	h := maphash.String(k.seed, context) &^ 3
+	c := k.candidate.Load()
 	seen := uint64(0)
-	if c := k.candidate.Load(); c&^3 == h {
+	if c&^3 == h {
 		seen = c & 3
 	}
 	if seen+1 < memoRepeats {
 		k.candidate.Store(h | (seen + 1))
 		return
 	}
+	k.candidate.CompareAndSwap(c, 0) // start the next run from nothing
 	m := k.memo.Load()
 	if m == nil {
 		k.memo.CompareAndSwap(nil, new(aadMemo))

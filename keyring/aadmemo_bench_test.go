@@ -2,6 +2,7 @@ package keyring
 
 import (
 	"fmt"
+	"hash/maphash"
 	"testing"
 
 	"github.com/keyward/keyward/format"
@@ -41,7 +42,7 @@ func BenchmarkKeyAAD(b *testing.B) {
 }
 
 func testKey(org string, version uint32) *Key {
-	return &Key{Org: org, Version: version, AADPrefix: format.AppendAADPrefix(nil, format.V1, org, version)}
+	return &Key{Org: org, Version: version, AADPrefix: format.AppendAADPrefix(nil, format.V1, org, version), seed: maphash.MakeSeed()}
 }
 
 // remember reports context used memoRepeats times with a sampled byte,

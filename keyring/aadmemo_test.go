@@ -139,3 +139,40 @@ func FuzzKeyAAD(f *testing.F) {
 		}
 	})
 }
+
+// Contexts that differ only in the middle – where cheapHash does not look –
+// are still one-offs: none is remembered.
+func TestKeyAADMemoMiddleOfContext(t *testing.T) {
+	k := testKey("acme", 1)
+	remembered := 0
+	for i := range 1000 {
+		c := fmt.Sprintf("payments:%08d:card_token", i)
+		k.Used(c, 0)
+		if k.AAD(c) != nil {
+			remembered++
+		}
+	}
+	if remembered != 0 {
+		t.Errorf("%d one-off contexts remembered, want 0", remembered)
+	}
+}
+
+// Once a context is remembered the run starts over, so the considerations
+// that remembered it count for no other context.
+func TestKeyAADMemoRunRestarts(t *testing.T) {
+	k := testKey("acme", 1)
+	remember(k, "a.b")
+	if c := k.candidate.Load(); c != 0 {
+		t.Errorf("candidate after remembering = %#x, want 0", c)
+	}
+	for range memoRepeats - 1 {
+		k.Used("c.d", 0)
+	}
+	if checkAAD(t, k, "c.d") != nil {
+		t.Errorf("c.d remembered after %d considerations, want %d", memoRepeats-1, memoRepeats)
+	}
+	k.Used("c.d", 0)
+	if checkAAD(t, k, "c.d") == nil {
+		t.Errorf("c.d not remembered after %d considerations", memoRepeats)
+	}
+}

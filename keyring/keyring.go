@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -75,7 +76,8 @@ type Key struct {
 	AADPrefix []byte
 
 	memo      atomic.Pointer[aadMemo] // AADs of recurring contexts (aadmemo.go); nil while none is
-	candidate atomic.Uint64           // cheapHash of the context the memo considered last
+	candidate atomic.Uint64           // the context the memo considered last (aadmemo.go)
+	seed      maphash.Seed            // for candidate
 	budget    *budget                 // encryptions this process may still perform under the key
 }
 
@@ -306,7 +308,7 @@ func (k *Keyring) fetch(ctx context.Context, org string, version uint32) (*Key, 
 		return nil, fmt.Errorf("keyring: key of org %q version %d: %w", org, kv.Version, err)
 	}
 	key := &Key{Org: org, Version: kv.Version, AEAD: aead, budget: k.cache.budgetFor(org, kv.Version),
-		AADPrefix: format.AppendAADPrefix(nil, format.V1, org, kv.Version)}
+		AADPrefix: format.AppendAADPrefix(nil, format.V1, org, kv.Version), seed: maphash.MakeSeed()}
 	k.cache.put(key, kv.State == store.StateActive, gen)
 	return key, nil
 }

@@ -54,12 +54,15 @@ type Options struct {
 	// Lease is how long a chunk stays leased without a checkpoint.
 	Lease time.Duration
 	// MaxFailures stops the job once more rows have failed (default 1000;
-	// negative: never). Its zero value means the default; to stop at the
-	// first failure, set FailFast.
+	// negative: never). Failures are counted over the whole job, earlier
+	// runs of a resumed job included. Its zero value means the default; to
+	// stop at the first failure, set FailFast.
 	MaxFailures int64
 	// FailFast stops the job at the first failed row: after the batch in
 	// which it failed, the other rows of that batch done. It overrides
-	// MaxFailures.
+	// MaxFailures and, like it, counts the whole job's failures: a resumed
+	// job that already has failed rows stops after its first batch (use
+	// Restart to start over).
 	FailFast bool
 	// Restart drops the job's checkpoints and starts over.
 	Restart bool
@@ -281,19 +284,19 @@ func (r *runner) work(ctx context.Context, me string) error {
 			return err
 		}
 		err = r.walk(ctx, c, me)
-		r.chunkEnded()
-		if err != nil {
-			if errors.Is(err, store.ErrStale) {
-				continue // the lease was lost to another process: it carries on
-			}
+		if err != nil && !errors.Is(err, store.ErrStale) {
 			// Stopping (interrupted, or an error): hand the chunk back at
 			// once rather than when the lease expires. Best effort: a
 			// store that is down lets the lease expire instead.
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			_ = r.js.ReleaseChunk(rctx, r.job.ID, c.Index, me)
 			cancel()
+		}
+		r.chunkEnded() // after the release, so a woken worker can claim it
+		if err != nil && !errors.Is(err, store.ErrStale) {
 			return err
 		}
+		// Done, or the lease was lost to another process, which carries on.
 	}
 }
 
