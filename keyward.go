@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/keyward/keyward/format"
+	"github.com/keyward/keyward/internal/byteorder"
 	"github.com/keyward/keyward/keyring"
 	"github.com/keyward/keyward/kms"
 	"github.com/keyward/keyward/store"
@@ -309,18 +310,11 @@ func isASCII(s string) bool {
 		}
 		return acc < 0x80
 	}
-	acc := le64(s[n-8:])
+	acc := byteorder.LE64(s[n-8:])
 	for ; len(s) >= 8; s = s[8:] {
-		acc |= le64(s)
+		acc |= byteorder.LE64(s)
 	}
 	return acc&high == 0
-}
-
-// le64 reads eight bytes of s little-endian (the compiler makes it one load).
-func le64(s string) uint64 {
-	_ = s[7]
-	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
-		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 // checkSizes enforces the size limits.

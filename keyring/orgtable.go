@@ -3,6 +3,8 @@ package keyring
 import (
 	"hash/maphash"
 	"sync/atomic"
+
+	"github.com/keyward/keyward/internal/byteorder"
 )
 
 // orgTable maps org ids to their cached views for the hot path.
@@ -58,28 +60,15 @@ func cheapHash(s string) uint64 {
 	var a, b uint64
 	switch {
 	case n >= 8:
-		a, b = le64(s[:8]), le64(s[n-8:])
+		a, b = byteorder.LE64(s[:8]), byteorder.LE64(s[n-8:])
 	case n >= 4:
-		a, b = le32(s[:4]), le32(s[n-4:])
+		a, b = byteorder.LE32(s[:4]), byteorder.LE32(s[n-4:])
 	case n > 0:
 		a = uint64(s[0])<<16 | uint64(s[n>>1])<<8 | uint64(s[n-1])
 	}
 	h := (a^uint64(n))*0x9e3779b97f4a7c15 ^ b*0xc2b2ae3d27d4eb4f
 	h ^= h >> 29
 	return h * 0xbf58476d1ce4e5b9
-}
-
-// le64 reads 8 bytes of s little-endian (the compiler makes it one load).
-func le64(s string) uint64 {
-	_ = s[7]
-	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
-		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
-}
-
-// le32 reads 4 bytes of s little-endian (one load).
-func le32(s string) uint64 {
-	_ = s[3]
-	return uint64(uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24)
 }
 
 type slotArray struct {
